@@ -1,0 +1,1 @@
+"""LLM layer: AsyncOpenAI wrapper, tool-calling loop, scripted OpenAI-compatible server."""

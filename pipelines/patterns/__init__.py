@@ -1,0 +1,1 @@
+"""Pipeline patterns built on the engine."""
