@@ -1,0 +1,143 @@
+"""Engine mechanics with patterns that need no model: steps, failures, timeouts, cancel, budgets, trace."""
+
+import asyncio
+import json
+
+import pytest
+
+from baton.pipelines.config import load_settings
+from baton.pipelines.engine import Engine, RunFailed, RunOutcome
+from baton.pipelines.events import EventType
+from baton.pipelines.models import Role, RunStatus, Scope, Task, Usage
+
+
+class Accounting:
+    """Stands in for the LLM client's usage ledger only (these patterns call no model)."""
+
+    def __init__(self):
+        self.usage_by_role = {}
+
+
+def make(tmp_path, **overrides):
+    settings = load_settings(tmp_path, overrides=overrides, env={})
+    engine = Engine(tmp_path, settings)
+    task = Task(text="do it", scope=Scope(root=str(tmp_path)))
+    return engine, task
+
+
+async def test_successful_run_writes_record_trace_and_artifacts(tmp_path):
+    engine, task = make(tmp_path)
+    events = []
+
+    async def pattern(ctx):
+        async with ctx.step("plan", Role.planner):
+            await ctx.artifact("plan.md", "# Plan\n")
+        return RunOutcome(RunStatus.succeeded, verdict="approved")
+
+    result = await engine.run(task, pattern, llm=Accounting(), subscribers=[events.append])
+    rec = result.record
+    assert rec.status is RunStatus.succeeded and rec.verdict == "approved"
+    assert [s.name for s in rec.steps] == ["plan"] and rec.steps[0].status == "succeeded"
+    run_dir = tmp_path / ".baton" / "runs" / rec.id
+    assert (run_dir / "plan.md").read_text() == "# Plan\n"
+    trace = [json.loads(line) for line in (run_dir / "trace.jsonl").read_text().splitlines()]
+    types = [t["type"] for t in trace]
+    assert types[0] == "run_started" and types[-1] == "run_finished"
+    assert "step_started" in types and "handoff" in types
+    assert [e.type for e in events] == [EventType(t) for t in types]
+    assert engine.store.get(rec.id).status is RunStatus.succeeded
+
+
+async def test_failed_step_fails_the_run_with_its_reason(tmp_path):
+    engine, task = make(tmp_path)
+
+    async def pattern(ctx):
+        async with ctx.step("implement", Role.implementer):
+            raise RunFailed("the implementer made no changes")
+
+    rec = (await engine.run(task, pattern, llm=Accounting())).record
+    assert rec.status is RunStatus.failed and rec.error == "the implementer made no changes"
+    assert rec.steps[0].status == "failed"
+
+
+async def test_step_timeout(tmp_path):
+    engine, task = make(tmp_path, stepTimeoutS=0.1)
+
+    async def pattern(ctx):
+        async with ctx.step("slow"):
+            await asyncio.sleep(5)
+
+    rec = (await engine.run(task, pattern, llm=Accounting())).record
+    assert rec.status is RunStatus.failed and "timed out after 0.1s" in rec.error
+
+
+async def test_run_timeout(tmp_path):
+    engine, task = make(tmp_path, runTimeoutS=0.1)
+
+    async def pattern(ctx):
+        await asyncio.sleep(5)
+
+    rec = (await engine.run(task, pattern, llm=Accounting())).record
+    assert rec.status is RunStatus.failed and "wall-time limit" in rec.error
+
+
+async def test_cancel_mid_step(tmp_path):
+    engine, task = make(tmp_path)
+    started = asyncio.Event()
+
+    async def pattern(ctx):
+        async with ctx.step("implement"):
+            started.set()
+            await asyncio.sleep(30)
+
+    handle = engine.start(task, pattern, llm=Accounting())
+    await started.wait()
+    assert handle.cancel()
+    rec = (await handle.wait()).record
+    assert rec.status is RunStatus.cancelled and rec.steps[0].status == "cancelled"
+    assert engine.store.get(rec.id).status is RunStatus.cancelled
+
+
+async def test_token_budget_stops_the_run(tmp_path):
+    engine, task = make(tmp_path, budgetTokens=100)
+    acc = Accounting()
+
+    async def pattern(ctx):
+        for _ in range(10):
+            acc.usage_by_role["planner"] = acc.usage_by_role.get("planner", Usage()) + Usage(calls=1, prompt_tokens=40)
+            ctx.bus.emit(EventType.llm_call, "call", role="planner")
+            await asyncio.sleep(0)
+        return RunOutcome(RunStatus.succeeded)
+
+    rec = (await engine.run(task, pattern, llm=acc)).record
+    assert rec.status is RunStatus.failed and "token budget exceeded: 120 > 100" in rec.error
+    assert rec.usage_by_role["planner"].prompt_tokens == 120
+
+
+async def test_plan_gate_pauses_the_wall_clock(tmp_path):
+    engine, task = make(tmp_path, runTimeoutS=0.3)
+
+    class Gate:
+        async def review_plan(self, ctx, plan, path):
+            assert ctx.record.status is RunStatus.waiting
+            await asyncio.sleep(0.6)  # longer than the run's wall-time limit
+            return plan
+
+    async def pattern(ctx):
+        plan = await ctx.wait_for_plan("the plan", tmp_path / "plan.md")
+        return RunOutcome(RunStatus.succeeded, error=None if plan == "the plan" else "lost")
+
+    rec = (await engine.run(task, pattern, llm=Accounting(), gate=Gate())).record
+    assert rec.status is RunStatus.succeeded, rec.error
+
+
+async def test_unexpected_exception_is_an_internal_error_with_traceback_in_trace(tmp_path):
+    engine, task = make(tmp_path)
+
+    async def pattern(ctx):
+        raise KeyError("boom")
+
+    rec = (await engine.run(task, pattern, llm=Accounting())).record
+    assert rec.status is RunStatus.failed and rec.error.startswith("internal error: KeyError")
+    trace = (tmp_path / ".baton" / "runs" / rec.id / "trace.jsonl").read_text()
+    assert "Traceback" in trace
