@@ -39,6 +39,7 @@ class RoleConfig(_Strict):
     model: str = Field(min_length=1)
     base_url: str | None = Field(default=None, description="Overrides the global endpoint for this role.")
     api: ApiKind = Field(default="chat", description="'chat' (Chat Completions) or 'responses'.")
+    stream: bool = Field(default=False, description="Stream Chat Completions answers (SSE); ignored for 'responses'.")
     reasoning_effort: Effort | None = None
     max_output_tokens: int | None = Field(default=None, gt=0)
     temperature: float | None = Field(default=None, ge=0, le=2)
@@ -157,7 +158,7 @@ _ENV_SCALARS: dict[str, str] = {
     "BATON_CONFIRM_PLAN": "confirm_plan",
     "BATON_NEEDS_CONFIRMATION": "needs_confirmation",
 }
-_ROLE_ENV_FIELDS = ("model", "base_url", "api", "reasoning_effort", "max_output_tokens", "temperature")
+_ROLE_ENV_FIELDS = ("model", "base_url", "api", "reasoning_effort", "max_output_tokens", "temperature", "stream")
 
 
 def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
