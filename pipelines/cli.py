@@ -18,8 +18,6 @@ from . import __version__
 # `<function>_arguments` and the handler `<function>(args) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("baton.pipelines.cli_run", "run", "plan, implement and review a task"),
-    "parallel": ("baton.pipelines.cli_run", "parallel", "run identical agents on independent modules"),
-    "triage": ("baton.pipelines.cli_run", "triage", "triage a failure, fix it and validate the fix"),
     "runs": ("baton.pipelines.cli_history", "runs", "list recent runs"),
     "show": ("baton.pipelines.cli_history", "show", "show a run's plan, review and diff"),
     "stats": ("baton.pipelines.cli_history", "stats", "success rate and duration per pattern"),

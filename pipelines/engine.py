@@ -23,6 +23,7 @@ from .events import Event, EventBus, EventSink, EventType
 from .models import ChangeSet, Plan, Review, Role, RunRecord, RunStatus, StepRecord, Task, TestReport, utcnow
 from .redact import redact
 from .store import RunStore, new_run_id
+from .workspace.view import OverlayDoc
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +34,6 @@ class RunFailed(Exception):
 
 class RunCancelled(Exception):
     """The user cancelled (from the editor, the CLI or the plan gate)."""
-
-
-@dataclass
-class OverlayDoc:
-    """An unsaved editor buffer: its text and the editor's version of it."""
-
-    text: str
-    version: int | None = None
 
 
 class PlanGate(Protocol):

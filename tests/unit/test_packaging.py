@@ -20,7 +20,7 @@ def test_every_package_folder_is_listed_in_pyproject():
     for top, name in (("pipelines", "baton.pipelines"), ("server", "baton.server")):
         for init in (ROOT / top).rglob("__init__.py"):
             rel = init.parent.relative_to(ROOT / top)
-            if "node_modules" not in rel.parts and "demo" not in rel.parts:  # demo/ is package data
+            if "project" not in rel.parts:  # demo/project/ is the demo's example project (package data)
                 found.add(".".join([name, *rel.parts]))
     assert found == listed
 
@@ -37,6 +37,8 @@ def test_wheel_installs_only_the_baton_namespace_into_a_fresh_venv(tmp_path):
     tops = {n.split("/")[0] for n in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"baton"}
     assert "baton/pipelines/models.py" in names and "baton/server/__main__.py" in names
+    assert "baton/pipelines/agents/prompts/planner.md" in names
+    assert "baton/pipelines/demo/session.json" in names and "baton/pipelines/demo/project/textkit/stats.py" in names
     assert not any(n.startswith("baton/__init__") for n in names), "baton must stay a namespace"
 
     # Non-editable install into a fresh venv; dependencies come from this test environment

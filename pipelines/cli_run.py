@@ -1,0 +1,176 @@
+"""`baton run`: plan-implement-review headless, for terminals and CI.
+
+Exit codes: 0 approved, 1 rejected or failed (or cancelled), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from .cli import UsageError
+from .config import ConfigError, Settings, load_settings
+from .models import Pattern, RunStatus, Scope, Task
+from .progress_display import make_display
+
+
+def _common_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workspace", "-w", default=".", help="workspace root (default: current directory)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON (for machines)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    g = p.add_argument_group("model settings (override baton.toml and the environment)")
+    g.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1")
+    g.add_argument("--model", help="model for every role")
+    for role in ("planner", "implementer", "reviewer"):
+        g.add_argument(f"--{role}-model", help=f"model for the {role}")
+    g.add_argument("--test-command", help="test command run in the sandbox (default: detect pytest)")
+    g.add_argument("--run-timeout", type=float, metavar="SECONDS", help="wall-time limit of the run")
+    g.add_argument("--budget-tokens", type=int, help="stop the run past this many tokens")
+
+
+def run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task", help="what to do, in plain words")
+    p.add_argument("--module", "-m", metavar="PATH", help="restrict the run to this file or folder of the workspace")
+    p.add_argument("--apply", action="store_true",
+                   help="write the approved changes to the workspace (refused if a touched file changed meanwhile)")
+    _common_arguments(p)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    o: dict[str, Any] = {}
+    if args.base_url:
+        o["base_url"] = args.base_url
+    roles: dict[str, dict[str, str]] = {}
+    if args.model:
+        for r in ("planner", "implementer", "reviewer", "triager", "decomposer"):
+            roles[r] = {"model": args.model}
+    for r in ("planner", "implementer", "reviewer"):
+        v = getattr(args, f"{r}_model", None)
+        if v:
+            roles[r] = {"model": v}
+    if roles:
+        o["roles"] = roles
+    if args.test_command:
+        o["test_command"] = args.test_command
+    if args.run_timeout:
+        o["run_timeout_s"] = args.run_timeout
+    if args.budget_tokens:
+        o["budget_tokens"] = args.budget_tokens
+    return o
+
+
+def resolve_workspace(args: argparse.Namespace) -> Path:
+    ws = Path(args.workspace).expanduser()
+    if not ws.is_dir():
+        raise UsageError(f"--workspace {args.workspace}: not a directory")
+    return ws.resolve()
+
+
+def build_scope(ws: Path, module: str | None) -> Scope:
+    if module is None:
+        return Scope(root=str(ws))
+    target = (ws / module).resolve() if not Path(module).is_absolute() else Path(module).resolve()
+    if target != ws and ws not in target.parents:
+        raise UsageError(f"--module {module}: must be inside the workspace {ws}")
+    if not target.exists():
+        raise UsageError(f"--module {module}: no such file or folder in {ws}")
+    return Scope(root=str(ws), path=target.relative_to(ws).as_posix())
+
+
+def load(ws: Path, args: argparse.Namespace) -> Settings:
+    try:
+        return load_settings(ws, overrides=_overrides(args), overrides_source="command-line flags")
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    ws = resolve_workspace(args)
+    scope = build_scope(ws, args.module)
+    settings = load(ws, args)
+    if not args.task.strip():
+        raise UsageError("the task is empty: say what should be done")
+    task = Task(text=args.task, scope=scope, pattern=Pattern.plan_implement_review)
+    from .patterns.plan_implement_review import plan_implement_review
+
+    return execute(ws, settings, task, plan_implement_review, args, apply=args.apply)
+
+
+def execute(ws: Path, settings: Settings, task: Task, pattern: Any, args: argparse.Namespace, *, apply: bool) -> int:
+    """Run a pattern to the end with progress output; Ctrl-C cancels cleanly."""
+    return asyncio.run(_execute(ws, settings, task, pattern, args, apply=apply))
+
+
+async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args: argparse.Namespace,
+                   *, apply: bool) -> int:
+    from .engine import Engine
+
+    display = make_display(quiet=args.quiet or args.json, stream=sys.stderr)
+    engine = Engine(ws, settings)
+    handle = engine.start(task, pattern, subscribers=[display])
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, handle.cancel, f"cancelled ({signal.Signals(sig).name})")
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        result = await handle.wait()
+    finally:
+        display.close()
+    rec = result.record
+    applied: list[str] = []
+    apply_error: str | None = None
+    if apply and rec.status is RunStatus.succeeded and result.changeset and not result.changeset.is_empty():
+        from .sandbox import apply_to_workspace
+
+        try:
+            await apply_to_workspace(ws, result.changeset, excludes=settings.exclude)
+            applied = sorted(set(result.changeset.paths))
+        except Exception as e:  # EditError: a touched file changed since the snapshot
+            apply_error = f"not applied: {e}"
+    stats = None
+    if result.changeset is not None:
+        from .edits.diff import diff_stats
+
+        stats = diff_stats(result.changeset)
+    if args.json:
+        out = {"runId": rec.id, "status": rec.status.value, "verdict": rec.verdict, "error": rec.error,
+               "artifacts": rec.artifacts, "durationS": rec.duration_s, "applied": applied,
+               "applyError": apply_error, "tokens": rec.usage.total_tokens,
+               "diffStat": stats.model_dump() if stats is not None and hasattr(stats, "model_dump") else stats}
+        print(json.dumps(out, indent=2, default=str))
+    else:
+        print_summary(rec, stats, applied, apply_error, apply)
+    if apply_error:
+        return 1
+    return 0 if rec.status is RunStatus.succeeded else 1
+
+
+def print_summary(rec: Any, stats: Any, applied: list[str], apply_error: str | None, apply: bool) -> None:
+    out = sys.stdout
+    verdict = f", verdict: {rec.verdict}" if rec.verdict else ""
+    print(f"\nrun {rec.id}: {rec.status.value}{verdict} in {rec.duration_s:.1f}s", file=out)
+    if rec.error:
+        print(f"error: {rec.error}", file=out)
+    if stats is not None:
+        print(f"changes: {stats}", file=out)
+    for name in ("plan.md", "decisions.json", "changes.diff", "tests.json", "review.md", "run.json", "trace.jsonl"):
+        if name in rec.artifacts:
+            print(f"  {name:<15} {os.path.relpath(rec.artifacts[name])}", file=out)
+    u = rec.usage
+    print(f"model use: {u.calls} calls, {u.total_tokens} tokens ({u.cached_tokens} cached)"
+          + (f", ${u.cost_usd:.4f}" if u.cost_usd else ""), file=out)
+    if applied:
+        print(f"applied to the workspace: {', '.join(applied)}", file=out)
+    elif apply_error:
+        print(apply_error, file=out)
+    elif rec.status is RunStatus.succeeded and not apply:
+        print(f"nothing written; apply with `baton apply-patch {os.path.relpath(rec.artifacts.get('changes.diff', ''))}` "
+              "or re-run with --apply", file=out)

@@ -1,0 +1,182 @@
+"""Find a block of lines in a file: exact, then whitespace-tolerant, then a unique fuzzy match.
+
+A miss or an ambiguous hit raises EditError showing the closest lines with their numbers,
+so the model can copy the real text and try again (the aider "did you mean" loop).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import EditError
+
+Level = Literal["exact", "rstrip", "indent", "fuzzy"]
+FUZZY_THRESHOLD = 0.9  # difflib ratio of the joined lines; below this a block does not match
+_MAX_FUZZY_WORK = 4_000_000  # window count × block chars; beyond it fuzzy matching is skipped
+_HINT_LINES = 12
+
+
+@dataclass(frozen=True)
+class Match:
+    start: int  # first matched line (0-based)
+    end: int  # one past the last matched line
+    level: Level
+    from_indent: str = ""  # leading whitespace of the block's first non-blank line
+    to_indent: str = ""  # ... and of the file line it matched
+
+    def reindent(self, lines: Sequence[str]) -> list[str]:
+        """Shift replacement lines by the indentation delta the match found."""
+        if self.from_indent == self.to_indent:
+            return list(lines)
+        return reindent(lines, self.from_indent, self.to_indent)
+
+
+def reindent(lines: Sequence[str], from_indent: str, to_indent: str) -> list[str]:
+    out = []
+    for line in lines:
+        if line.strip() and line.startswith(from_indent):
+            out.append(to_indent + line[len(from_indent):])
+        else:
+            out.append(line)
+    return out
+
+
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+# Typographic punctuation a model may emit for ASCII in the file (as codex's seek_sequence does).
+_PUNCT = str.maketrans({
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
+    **dict.fromkeys("\u2018\u2019\u201a\u201b", "'"),
+    **dict.fromkeys("\u201c\u201d\u201e\u201f", '"'),
+    **dict.fromkeys("\u00a0\u2002\u2003\u2009\u202f\u3000", " "),
+})
+
+
+def _loose(s: str) -> str:
+    return s.strip().translate(_PUNCT)
+
+
+_KEYS: dict[str, Callable[[str], str]] = {"exact": lambda s: s, "rstrip": str.rstrip, "indent": _loose}
+
+
+def find_block(
+    lines: Sequence[str],
+    block: Sequence[str],
+    *,
+    path: str,
+    start: int = 0,
+    at_eof: bool = False,
+    first_wins: bool = False,
+    what: str = "the SEARCH text",
+    advice: str = "include more surrounding lines so it matches exactly one",
+) -> Match:
+    """Locate `block` in `lines[start:]`. `first_wins` takes the first hit instead of failing on several."""
+    if not block:
+        raise EditError(f"{path}: {what} is empty; quote the lines to change")
+    m = len(block)
+    last = len(lines) - m
+    for level in ("exact", "rstrip", "indent"):
+        key = _KEYS[level]
+        want = [key(b) for b in block]
+        have = [key(x) for x in lines]
+        if at_eof and last >= start and have[last:] == want:
+            return _make(level, last, m, lines, block)
+        hits = [i for i in range(start, last + 1) if have[i] == want[0] and have[i:i + m] == want]
+        if len(hits) == 1 or (hits and first_wins):
+            return _make(level, hits[0], m, lines, block)
+        if hits:
+            raise _ambiguous(path, what, hits, m, advice)
+    scored = _fuzzy_scores(lines, block, start)
+    good = [(r, i) for r, i in scored if r >= FUZZY_THRESHOLD and _mostly_exact(lines[i:i + m], block)]
+    if good:
+        best_r, best_i = good[0]
+        rivals = [i for r, i in good[1:] if abs(i - best_i) >= m or r >= best_r - 1e-9]
+        if not rivals or first_wins:
+            return _make("fuzzy", best_i, m, lines, block)
+        raise _ambiguous(path, what, sorted([best_i, *rivals[:4]]), m, advice)
+    raise _no_match(path, what, lines, block, scored, start)
+
+
+def _make(level: Level, i: int, m: int, lines: Sequence[str], block: Sequence[str]) -> Match:
+    if level in ("exact", "rstrip"):
+        return Match(i, i + m, level)
+    pairs = [(b, x) for b, x in zip(block, lines[i:i + m], strict=True) if b.strip() and x.strip()]
+    if not pairs:
+        return Match(i, i + m, level)
+    return Match(i, i + m, level, _indent(pairs[0][0]), _indent(pairs[0][1]))
+
+
+def _mostly_exact(window: Sequence[str], block: Sequence[str]) -> bool:
+    """Fuzzy matches need at least half the lines identical (ignoring indentation): a one-line
+    block never matches fuzzily, and `return a - b` is never taken for `return a + b`."""
+    same = sum(1 for x, b in zip(window, block, strict=True) if x.strip() == b.strip())
+    return same >= 1 and 2 * same >= len(block)
+
+
+def _fuzzy_scores(lines: Sequence[str], block: Sequence[str], start: int) -> list[tuple[float, int]]:
+    """(ratio, start line) of every window of len(block) lines, best first."""
+    m = len(block)
+    n_windows = len(lines) - m + 1 - start
+    target = "\n".join(b.strip() for b in block)
+    if n_windows <= 0 or n_windows * max(len(target), 1) > _MAX_FUZZY_WORK:
+        return []
+    stripped = [x.strip() for x in lines]
+    sm = difflib.SequenceMatcher(None, autojunk=False)
+    sm.set_seq2(target)
+    scored = []
+    for i in range(start, start + n_windows):
+        sm.set_seq1("\n".join(stripped[i:i + m]))
+        if sm.real_quick_ratio() < 0.5 or sm.quick_ratio() < 0.5:
+            continue
+        scored.append((sm.ratio(), i))
+    scored.sort(key=lambda t: (-t[0], t[1]))
+    return scored
+
+
+def _excerpt(lines: Sequence[str], i: int, m: int) -> str:
+    shown = lines[i:i + min(m, _HINT_LINES)]
+    width = len(str(i + len(shown)))
+    out = [f"  {str(i + k + 1).rjust(width)} | {line}" for k, line in enumerate(shown)]
+    if m > _HINT_LINES:
+        out.append(f"  {''.rjust(width)} | ... ({m - _HINT_LINES} more lines)")
+    return "\n".join(out)
+
+
+def _span(i: int, m: int) -> str:
+    return f"line {i + 1}" if m == 1 else f"lines {i + 1}-{i + m}"
+
+
+def _ambiguous(path: str, what: str, hits: list[int], m: int, advice: str) -> EditError:
+    where = ", ".join(_span(i, m) for i in hits[:5]) + (" ..." if len(hits) > 5 else "")
+    return EditError(f"{path}: {what} matches {len(hits)} places ({where}); {advice}", path=path)
+
+
+def _no_match(
+    path: str, what: str, lines: Sequence[str], block: Sequence[str], scored: list[tuple[float, int]], start: int
+) -> EditError:
+    m = len(block)
+    head = f"{path}: {what} ({m} line{'s' if m != 1 else ''}) could not be found"
+    if start:
+        head += f" after line {start}"
+    if not lines:
+        return EditError(f"{head}: the file is empty", path=path)
+    if not scored:  # nothing scored (too big or too different): anchor the hint on the first line
+        first = block[0].strip()
+        close = difflib.get_close_matches(first, [x.strip() for x in lines[start:]], n=1, cutoff=0.6)
+        if close:
+            i = start + [x.strip() for x in lines[start:]].index(close[0])
+            scored = [(0.0, i)]
+    hint = ""
+    if scored:
+        ratio, i = scored[0]
+        pct = f" ({ratio:.0%} similar)" if ratio else ""
+        hint = f"\nDid you mean {_span(i, m)}{pct}:\n{_excerpt(lines, i, m)}"
+    return EditError(
+        f"{head}.{hint}\nCopy the lines exactly as they are in the file (read it again if unsure) and retry.",
+        path=path,
+    )

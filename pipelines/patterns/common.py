@@ -1,0 +1,133 @@
+"""What every pattern needs around its agents: the workspace view and repo map (the shared
+context every agent's conversation starts with), the sandbox with its read and write tools,
+and the changes artifacts (changes.diff, changes.patch, changes.json)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ..agents.base import render
+from ..edits.diff import render_unified_diff
+from ..edits.render import render_apply_patch
+from ..edits.tools import edit_tools
+from ..engine import RunContext
+from ..llm.tools import Tool
+from ..models import ChangeSet, TestReport
+from ..sandbox import Sandbox
+from ..workspace.repomap import RepoMapper
+from ..workspace.tools import read_tools
+from ..workspace.view import WorkspaceView
+
+MAX_DIFF_CHARS = 60_000
+
+
+def format_tests(report: TestReport | None) -> str:
+    if report is None:
+        return "(the tests have not been run)"
+    lines = [report.summary_line()]
+    if report.failing_tests:
+        lines.append("Failing: " + ", ".join(report.failing_tests[:20]))
+    if not report.ok and report.output_tail:
+        lines += ["Output (end):", "```", report.output_tail[-4000:].rstrip(), "```"]
+    return "\n".join(lines)
+
+
+@dataclass
+class SandboxBench:
+    """The sandbox as the implementer and reviewer see it."""
+
+    ctx: RunContext
+    sandbox: Sandbox
+    view: WorkspaceView
+
+    @property
+    def test_command_label(self) -> str:
+        return self.ctx.settings.test_command or "detected automatically (pytest when the project has tests)"
+
+    def read_tools(self) -> list[Tool]:
+        self.view.invalidate()
+        return read_tools(self.view)
+
+    def edit_tools(self) -> list[Tool]:
+        view = self.view
+
+        def on_tests(report: TestReport) -> None:
+            view.invalidate()  # the listing may have changed with the edits
+
+        tools = edit_tools(self.sandbox, test_command=self.ctx.settings.test_command,
+                           test_timeout_s=self.ctx.settings.test_timeout_s, on_tests=on_tests)
+        return [_invalidating(t, view) for t in tools]
+
+    async def changeset(self) -> ChangeSet:
+        return await self.sandbox.changeset()
+
+    async def run_tests(self) -> TestReport | None:
+        report = await self.sandbox.run_tests(self.ctx.settings.test_command, self.ctx.settings.test_timeout_s)
+        if report.command == "(none)":
+            return None
+        return report
+
+
+def _invalidating(tool: Tool, view: WorkspaceView) -> Tool:
+    """A write tool that also refreshes the sandbox view's listing after it runs."""
+
+    async def handler(args: dict) -> str:  # type: ignore[type-arg]
+        try:
+            return await tool.handler(args)
+        finally:
+            view.invalidate()
+
+    return Tool(tool.spec, handler, writes=tool.writes)
+
+
+@dataclass
+class Workbench:
+    ctx: RunContext
+    view: WorkspaceView
+    repo_map: str
+    context: str
+    mapper: ClassVar[RepoMapper | None] = None
+    _last_changes: ChangeSet | None = field(default=None)
+
+    @classmethod
+    async def open(cls, ctx: RunContext) -> Workbench:
+        s = ctx.settings
+        view = WorkspaceView(ctx.workspace, ctx.task.scope, overlay=dict(ctx.overlay), excludes=s.exclude,
+                             max_file_bytes=s.max_file_bytes)
+        if cls.mapper is None:
+            cls.mapper = RepoMapper()
+        repo_map = ""
+        if s.repo_map_tokens > 0:
+            repo_map = await cls.mapper.abuild(view, ctx.task.text, s.repo_map_tokens)
+        context = render("context", scope=ctx.task.scope.describe(), repo_map=repo_map or "(empty)")
+        return cls(ctx, view, repo_map, context)
+
+    def read_tools(self) -> list[Tool]:
+        return read_tools(self.view)
+
+    @contextlib.asynccontextmanager
+    async def sandbox(self) -> AsyncIterator[SandboxBench]:
+        overlay_text = {p: d.text for p, d in self.ctx.overlay.items()}
+        async with Sandbox.create(self.ctx.workspace, overlay_text, excludes=self.ctx.settings.exclude) as sb:
+            view = WorkspaceView(sb.path, self.ctx.task.scope, excludes=self.ctx.settings.exclude,
+                                 max_file_bytes=self.ctx.settings.max_file_bytes)
+            yield SandboxBench(self.ctx, sb, view)
+
+    async def record_changes(self, sb: SandboxBench) -> ChangeSet:
+        """changes.diff (read), changes.patch (`baton apply-patch`), changes.json (machines)."""
+        cs = await sb.changeset()
+        if cs != self._last_changes:
+            await self.ctx.artifact("changes.diff", render_unified_diff(cs) or "(no changes)\n")
+            await self.ctx.artifact("changes.patch", render_apply_patch(cs) if not cs.is_empty() else "")
+            await self.ctx.artifact("changes.json", cs.model_dump_json(indent=2))
+            self._last_changes = cs
+        return cs
+
+    def diff(self, cs: ChangeSet) -> str:
+        text = render_unified_diff(cs)
+        if len(text) > MAX_DIFF_CHARS:
+            text = text[:MAX_DIFF_CHARS] + "\n… (diff cut here; read the files with your tools)\n"
+        return text or "(no changes)"

@@ -1,0 +1,125 @@
+"""plan → implement (+ tests, bounded attempts) → review (+ bounded revision rounds).
+
+Artifacts under .baton/runs/<id>/: plan.md, decisions.json, changes.diff, changes.json,
+tests.json, review.md, run.json, trace.jsonl. The user's files are never written here;
+the approved ChangeSet is returned for the editor (or `--apply`) to apply.
+"""
+
+from __future__ import annotations
+
+from ..agents.base import IMPLEMENTER, PLANNER, REVIEWER, Agent, render
+from ..artifacts import render_decisions_json, render_plan_md, render_review_md
+from ..engine import RunContext, RunFailed, RunOutcome
+from ..events import EventType
+from ..models import ChangeSet, ChangesSubmission, Plan, Review, Role, RunStatus, TestReport
+from .common import SandboxBench, Workbench, format_tests
+
+
+async def plan_implement_review(ctx: RunContext) -> RunOutcome:
+    s = ctx.settings
+    bench = await Workbench.open(ctx)
+
+    # ---------------------------------------------------------------- plan
+    async with ctx.step("plan", Role.planner):
+        planner = Agent(ctx, PLANNER, bench.read_tools(), bench.context)
+        plan = await planner.run(render("plan_request", task=ctx.task.text), step="plan")
+        plan_path = await ctx.artifact("plan.md", render_plan_md(plan, ctx.task.text))
+        await ctx.artifact("decisions.json", render_decisions_json(plan))
+    if s.confirm_plan and ctx.gate is not None:
+        plan = await ctx.wait_for_plan(plan, plan_path)
+        await ctx.artifact("plan.json", plan.model_dump_json(indent=2))
+
+    # ---------------------------------------------------------------- implement, review
+    async with bench.sandbox() as sb:
+        implementer = Agent(ctx, IMPLEMENTER, sb.read_tools() + sb.edit_tools(), bench.context)
+        reviewer = Agent(ctx, REVIEWER, sb.read_tools(), bench.context)
+        gate = TestGate(ctx, bench, sb)
+
+        async with ctx.step("implement", Role.implementer):
+            submission = await implementer.run(
+                render("implement_request", task=ctx.task.text, plan=render_plan_md(plan, ctx.task.text),
+                       test_command=sb.test_command_label),
+                step="implement", on_submit=gate.check)
+        changes = await bench.record_changes(sb)
+
+        review: Review | None = None
+        rounds = s.review_rounds + 1
+        for round_no in range(1, rounds + 1):
+            step = "review" if round_no == 1 else f"review:{round_no}"
+            async with ctx.step(step, Role.reviewer):
+                if round_no == 1:
+                    message = render("review_request", task=ctx.task.text, plan=render_plan_md(plan, ctx.task.text),
+                                     submission=_submission_text(submission), diff=bench.diff(changes),
+                                     tests=format_tests(gate.last))
+                else:
+                    message = render("rereview_request", diff=bench.diff(changes),
+                                     submission=_submission_text(submission), tests=format_tests(gate.last))
+                review = await reviewer.run(message, step=step)
+                text = render_review_md(review, round_no=round_no, tests=gate.last)
+                await ctx.artifact("review.md", text)
+                if rounds > 1:
+                    await ctx.artifact(f"review-round-{round_no}.md", text)
+            if review.verdict == "approved" or round_no == rounds:
+                break
+            revise = f"revise:{round_no}"
+            async with ctx.step(revise, Role.implementer):
+                gate.reset()
+                submission = await implementer.run(
+                    render("revise_request", round=round_no, review=render_review_md(review, round_no=round_no)),
+                    step=revise, on_submit=gate.check)
+            changes = await bench.record_changes(sb)
+
+    assert review is not None
+    ctx.record.attempts = gate.total_attempts
+    if review.verdict == "approved":
+        return RunOutcome(RunStatus.succeeded, verdict="approved", changeset=changes, plan=plan, review=review,
+                          tests=gate.last)
+    return RunOutcome(RunStatus.failed, verdict="rejected", changeset=changes, plan=plan, review=review,
+                      tests=gate.last,
+                      error=f"the reviewer rejected the change after {rounds} round(s): {review.summary.strip()[:300]}")
+
+
+def _submission_text(sub: ChangesSubmission) -> str:
+    text = sub.summary.strip()
+    if sub.notes.strip():
+        text += "\n\nNotes: " + sub.notes.strip()
+    return text
+
+
+class TestGate:
+    """Runs the tests when the implementer submits; sends failures back while attempts remain."""
+
+    __test__ = False
+
+    def __init__(self, ctx: RunContext, bench: Workbench, sb: SandboxBench) -> None:
+        self.ctx, self.bench, self.sb = ctx, bench, sb
+        self.attempts = 0
+        self.total_attempts = 0
+        self.last: TestReport | None = None
+
+    def reset(self) -> None:
+        self.attempts = 0
+
+    async def check(self, submission: ChangesSubmission) -> str | None:
+        cs: ChangeSet = await self.sb.changeset()
+        if cs.is_empty():
+            return render("no_changes")
+        self.attempts += 1
+        self.total_attempts += 1
+        await self.bench.record_changes(self.sb)  # kept for the post-mortem even if the run fails here
+        report: TestReport | None = await self.sb.run_tests()
+        if report is None:  # no test command and none detected: nothing to gate on
+            self.ctx.bus.emit(EventType.log, "no test command configured or detected; tests skipped")
+            return None
+        self.last = report
+        await self.ctx.artifact("tests.json", report.model_dump_json(indent=2))
+        if report.ok:
+            return None
+        allowed = self.ctx.settings.implement_attempts
+        if self.attempts < allowed:
+            return render("tests_failed", attempt=self.attempts, attempts=allowed, report=format_tests(report))
+        raise RunFailed(f"the tests still fail after {self.attempts} attempt(s): {report.summary_line()}"
+                        + (f"; failing: {', '.join(report.failing_tests[:5])}" if report.failing_tests else ""))
+
+
+__all__ = ["Plan", "plan_implement_review"]

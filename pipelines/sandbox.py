@@ -1,0 +1,316 @@
+"""An isolated copy of the workspace where edits are applied and tests run, never the user's tree.
+
+In a git repository the copy is `git worktree add --detach <tmp> HEAD` plus the user's
+uncommitted changes (modified, staged, untracked-not-ignored, deletions) and the editor
+overlay; otherwise a temp copy that honours .gitignore. `changeset()` reports what changed
+relative to that starting snapshot, as edits whose old_text is the snapshot text, so they
+can be applied to the user's tree later. Cleanup (worktree removed, temp dirs deleted)
+happens on success, failure and cancellation; the user's files, index, HEAD and branches
+are never written (git runs with optional locks off and hooks disabled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+import git
+
+from .edits import snapshot
+from .edits.apply import apply_changeset
+from .edits.diff import DiffStats
+from .edits.errors import BinaryFileError, EditError
+from .edits.source import DirectorySource
+from .edits.testrun import DEFAULT_OUTPUT_LIMIT, detect_test_command, run_test_command
+from .edits.text import check_writable_text, decode_text
+from .models import ChangeSet, Edit, EditKind, TestReport
+from .workspace.paths import PROTECTED_DIRS, is_secret_name, resolve_inside
+
+_BINARY = object()  # marker: a binary file or a symlink, which a ChangeSet cannot express
+_GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be created; the message says why and what to check."""
+
+
+class Sandbox:
+    """Use `async with Sandbox.create(root, overlay) as sb:`; everything is removed on exit."""
+
+    def __init__(self, root: Path, tmp: Path, excludes: Iterable[str]) -> None:
+        self.root = root
+        self.excludes = tuple(excludes)
+        self._tmp = tmp
+        self.mode: Literal["worktree", "copy"] = "copy"
+        self.path = tmp / "ws"
+        self._repo_root: Path | None = None
+        self._worktree: Path | None = None
+        self._base: Path | None = None  # copy mode: pristine snapshot
+        self._recorded: dict[str, object] = {}  # root-relative path → snapshot text / None / _BINARY
+        self.skipped_binary: list[str] = []
+        self._closed = False
+
+    @classmethod
+    def create(
+        cls, root: Path | str, overlay: Mapping[str, str] | None = None, excludes: Iterable[str] = ()
+    ) -> _SandboxContext:
+        return _SandboxContext(Path(root), dict(overlay or {}), tuple(excludes))
+
+    @property
+    def source(self) -> DirectorySource:
+        return DirectorySource(self.path, self.excludes)
+
+    # ------------------------------------------------------------------ setup
+
+    @classmethod
+    def _setup(cls, root: Path, overlay: dict[str, str], excludes: tuple[str, ...]) -> Sandbox:
+        if not root.is_dir():
+            raise SandboxError(f"{root}: the workspace root is not a directory")
+        root = root.resolve()
+        sb = cls(root, Path(tempfile.mkdtemp(prefix="baton-sandbox-")).resolve(), excludes)
+        try:
+            repo = _repo_with_head(root)
+            if repo is not None:
+                sb._setup_worktree(repo)
+            else:
+                sb._setup_copy()
+            sb._write_overlay(overlay)
+        except BaseException:
+            sb._cleanup()
+            raise
+        return sb
+
+    def _setup_worktree(self, repo: git.Repo) -> None:
+        repo_root = Path(repo.working_tree_dir or self.root).resolve()
+        self.mode, self._repo_root = "worktree", repo_root
+        wt = self._tmp / self._tmp.name
+        try:
+            _git(repo_root, "worktree", "add", "--detach", "--quiet", str(wt), "HEAD")
+        except git.GitCommandError as e:
+            raise SandboxError(f"{repo_root}: `git worktree add` failed: {str(e.stderr).strip()}") from None
+        self._worktree = wt
+        self.path = wt / self.root.relative_to(repo_root)
+        changed = _git(repo_root, "diff", "--name-only", "-z", "--no-renames", "--ignore-submodules", "HEAD")
+        untracked = _git(repo_root, "ls-files", "--others", "--exclude-standard", "-z")
+        for rel in sorted({p for p in (changed + untracked).split("\0") if p}):
+            if ".baton" in Path(rel).parts:
+                continue
+            snapshot.copy_entry(repo_root / rel, wt / rel)
+            root_rel = self._root_rel(wt / rel)
+            if root_rel is not None:
+                self._recorded[root_rel] = _read_path(wt / rel)
+
+    def _setup_copy(self) -> None:
+        self.mode = "copy"
+        self._base = self._tmp / "base"
+        snapshot.copy_tree(self.root, self._base)
+        snapshot.copy_tree(self._base, self.path)
+
+    def _write_overlay(self, overlay: dict[str, str]) -> None:
+        for path, text in overlay.items():
+            _, rel = resolve_inside(self.root, path, allow_secret=True)
+            if not rel:
+                raise SandboxError(f"overlay path {path!r} names the workspace root, not a file")
+            check_writable_text(text, rel)
+            target = self.path / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_symlink():
+                target.unlink()
+            target.write_bytes(text.encode("utf-8"))
+            self._recorded[rel] = text
+
+    def _root_rel(self, sandbox_path: Path) -> str | None:
+        try:
+            return sandbox_path.relative_to(self.path).as_posix()
+        except ValueError:
+            return None
+
+    # ------------------------------------------------------------------ use
+
+    async def apply(self, changeset: ChangeSet) -> DiffStats:
+        """Apply all-or-nothing inside the sandbox (EditError / PathRefused when it cannot)."""
+        return await asyncio.to_thread(apply_changeset, self.path, changeset, excludes=self.excludes)
+
+    async def changeset(self, summary: str = "") -> ChangeSet:
+        """Everything changed in the sandbox since its snapshot (workspace + overlay)."""
+        return await asyncio.to_thread(self.collect_changeset, summary)
+
+    def collect_changeset(self, summary: str = "") -> ChangeSet:
+        """Blocking form of changeset(), for worker threads."""
+        edits: list[Edit] = []
+        self.skipped_binary = []
+        for rel in self._candidates():
+            if rel.split("/")[0] in PROTECTED_DIRS or is_secret_name(rel, self.excludes):
+                continue
+            base = self._baseline(rel)
+            current = self._read(rel)
+            if base is _BINARY or current is _BINARY:
+                self.skipped_binary.append(rel)
+                continue
+            if base == current:
+                continue
+            if base is None:
+                edits.append(Edit(path=rel, kind=EditKind.create, new_text=str(current)))
+            elif current is None:
+                edits.append(Edit(path=rel, kind=EditKind.delete, old_text=str(base)))
+            else:
+                edits.append(Edit(path=rel, kind=EditKind.update, old_text=str(base), new_text=str(current)))
+        return ChangeSet(edits=edits, summary=summary)
+
+    async def run_tests(
+        self, command: str | None = None, timeout_s: float = 300.0, *, output_limit: int = DEFAULT_OUTPUT_LIMIT
+    ) -> TestReport:
+        """Run the tests in the sandbox; a missing or broken command gives a report with `error`."""
+        cmd = command if command and command.strip() else await asyncio.to_thread(detect_test_command, self.path)
+        if cmd is None:
+            return TestReport(
+                command="(none)",
+                error="no test command: none is configured (settings `test_command`) and no pytest "
+                "project was detected (tests/, test_*.py or pytest configuration)",
+            )
+        env = {}
+        if (self.path / "src").is_dir():
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.path / "src"), os.environ.get("PYTHONPATH")]))
+        return await run_test_command(cmd, self.path, timeout_s, output_limit=output_limit, env=env)
+
+    # ------------------------------------------------------------------ snapshot comparison
+
+    def _candidates(self) -> list[str]:
+        found = set(self._recorded)
+        if self.mode == "worktree":
+            assert self._worktree is not None
+            out = _git(self._worktree, "status", "--porcelain=v1", "-z", "--untracked-files=all",
+                       "--no-renames", "--ignore-submodules")
+            for entry in out.split("\0"):
+                if len(entry) > 3:
+                    rel = self._root_rel(self._worktree / entry[3:])
+                    if rel is not None:
+                        found.add(rel)
+        else:
+            assert self._base is not None
+            found |= set(snapshot.list_files(self._base)) | set(snapshot.list_files(self.path))
+        return sorted(found)
+
+    def _baseline(self, rel: str) -> object:
+        if rel in self._recorded:
+            return self._recorded[rel]
+        if self.mode == "copy":
+            assert self._base is not None
+            return _read_path(self._base / rel)
+        assert self._worktree is not None
+        repo_rel = (self.path / rel).relative_to(self._worktree).as_posix()
+        try:
+            data = _git_bytes(self._worktree, "cat-file", "--filters", f"HEAD:{repo_rel}")
+        except git.GitCommandError:
+            return None  # not in HEAD: the file is new
+        return _as_text(data)
+
+    def _read(self, rel: str) -> object:
+        return _read_path(self.path / rel)
+
+    # ------------------------------------------------------------------ cleanup
+
+    async def close(self) -> None:
+        if not self._closed:
+            await asyncio.shield(asyncio.to_thread(self._cleanup))
+
+    def _cleanup(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._worktree is not None and self._repo_root is not None:
+            try:
+                _git(self._repo_root, "worktree", "remove", "--force", str(self._worktree))
+            except git.GitCommandError:
+                shutil.rmtree(self._worktree, ignore_errors=True)
+                with contextlib.suppress(git.GitCommandError):
+                    _git(self._repo_root, "worktree", "prune")
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+class _SandboxContext:
+    """`async with`: builds the sandbox off the event loop; removes it on exit or cancellation."""
+
+    def __init__(self, root: Path, overlay: dict[str, str], excludes: tuple[str, ...]) -> None:
+        self._args = (root, overlay, excludes)
+        self._sandbox: Sandbox | None = None
+
+    async def __aenter__(self) -> Sandbox:
+        task = asyncio.ensure_future(asyncio.to_thread(Sandbox._setup, *self._args))
+        try:
+            self._sandbox = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # the setup thread cannot be stopped: let it finish, then undo what it made
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(_wait_cleanup(task))
+            raise
+        return self._sandbox
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._sandbox is not None:
+            await self._sandbox.close()
+
+
+async def _wait_cleanup(task: asyncio.Future[Sandbox]) -> None:
+    with contextlib.suppress(BaseException):
+        await task
+    if not task.cancelled() and task.exception() is None:
+        await asyncio.to_thread(task.result()._cleanup)
+
+
+async def apply_to_workspace(root: Path | str, changeset: ChangeSet, *, excludes: Iterable[str] = ()) -> DiffStats:
+    """apply_changeset on the user's tree, off the event loop (for `baton run --apply`)."""
+    return await asyncio.to_thread(apply_changeset, root, changeset, excludes=tuple(excludes))
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _repo_with_head(root: Path) -> git.Repo | None:
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    if repo.bare or repo.working_tree_dir is None or not repo.head.is_valid():
+        return None  # no commit to check out: use a plain copy
+    return repo
+
+
+def _git(cwd: Path, *args: str) -> str:
+    """git in `cwd` with hooks disabled and optional locks off (so the user's index is never rewritten)."""
+    return _git_bytes(cwd, *args).decode("utf-8", errors="surrogateescape")
+
+
+def _git_bytes(cwd: Path, *args: str) -> bytes:
+    out = git.Git(str(cwd)).execute(
+        ["git", "-c", "core.hooksPath=/dev/null", *args],
+        env=_GIT_ENV, stdout_as_string=False, strip_newline_in_stdout=False,
+    )
+    return bytes(out)
+
+
+def _as_text(data: bytes | None) -> object:
+    if data is None:
+        return None
+    try:
+        return decode_text(data, "")
+    except BinaryFileError:
+        return _BINARY
+
+
+def _read_path(path: Path) -> object:
+    if path.is_symlink() or not path.is_file():
+        return None if not path.exists() or path.is_dir() else _BINARY
+    try:
+        return _as_text(path.read_bytes())
+    except OSError as e:
+        raise EditError(f"{path}: cannot be read in the sandbox ({e.strerror})") from None

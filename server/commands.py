@@ -1,0 +1,325 @@
+"""workspace/executeCommand handlers → pipelines. Each takes one argument object, validated
+with pydantic; a malformed one is a JSON-RPC InvalidParams error naming the field, and
+starts nothing. Run commands answer at once with the run id."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+from pygls.exceptions import JsonRpcInvalidParams, JsonRpcInvalidRequest
+from pygls.uris import to_fs_path
+
+from baton.pipelines.artifacts import PlanParseError
+from baton.pipelines.config import ConfigError
+from baton.pipelines.models import ChangeSet, Pattern, RunRecord, Scope, Task
+from baton.pipelines.store import RunNotFound
+
+T = TypeVar("T", bound=BaseModel)
+
+PLAN_IMPLEMENT_REVIEW = "baton.planImplementReview"
+CANCEL_RUN = "baton.cancelRun"
+CONTINUE_RUN = "baton.continueRun"
+LIST_RUNS = "baton.listRuns"
+SHOW_RUN = "baton.showRun"
+APPLY_RUN = "baton.applyRun"
+SHOW_STATS = "baton.showStats"
+PROPOSED_FILES = "baton.proposedFiles"
+PROPOSED_CONTENT = "baton.proposedContent"
+DISMISS_RUN = "baton.dismissRun"
+DISMISS_FINDING = "baton.dismissFinding"
+
+
+class Args(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+
+
+class PlanImplementReviewArgs(Args):
+    task: str = Field(description="What to do.")
+    scope: str | None = Field(default=None, description="file:// URI of a file or folder; default: the workspace.")
+    confirm_plan: bool | None = None
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the task is empty: say what should be done")
+        return v
+
+
+class RunIdArgs(Args):
+    run_id: str = Field(min_length=1)
+
+
+class ListRunsArgs(Args):
+    limit: int = Field(default=20, ge=1, le=500)
+
+
+class ProposedContentArgs(Args):
+    run_id: str = Field(min_length=1)
+    uri: str
+
+
+class DismissFindingArgs(Args):
+    run_id: str = Field(min_length=1)
+    index: int | None = None
+
+
+class NoArgs(Args):
+    pass
+
+
+def parse_args(command: str, raw: tuple[Any, ...], model: type[T]) -> T:
+    """One argument object (or none when every field has a default)."""
+    if len(raw) > 1:
+        raise JsonRpcInvalidParams(message=f"{command}: expected one argument object, got {len(raw)} arguments")
+    value = raw[0] if raw else {}
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise JsonRpcInvalidParams(message=f"{command}: the argument must be an object like "
+                                           f"{_example(model)}, got {type(value).__name__}")
+    try:
+        return model.model_validate(value)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "<argument>"
+            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"`{field}`: {msg}")
+        raise JsonRpcInvalidParams(message=f"{command}: " + "; ".join(problems),
+                                   data={"fields": [".".join(map(str, x["loc"])) for x in e.errors()]}) from None
+
+
+def _example(model: type[BaseModel]) -> str:
+    fields = [f.alias or n for n, f in model.model_fields.items() if f.is_required()]
+    return "{" + ", ".join(f'"{f}": ...' for f in fields) + "}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def resolve_scope(ls: Any, scope_uri: str | None) -> Scope:
+    """The workspace folder holding the scope (or the first folder), and the scope inside it."""
+    folders = [Path(to_fs_path(f.uri)).resolve() for f in ls.workspace.folders.values()] if ls.workspace.folders else []
+    if not folders and ls.workspace.root_path:
+        folders = [Path(ls.workspace.root_path).resolve()]
+    if scope_uri is not None:
+        if not scope_uri.startswith("file:"):
+            raise JsonRpcInvalidParams(message=f"`scope`: expected a file:// URI of a file or folder, got {scope_uri!r}")
+        path = Path(to_fs_path(scope_uri)).resolve()
+        root = next((f for f in sorted(folders, key=lambda p: -len(p.parts)) if f == path or f in path.parents), None)
+        if root is None:
+            raise JsonRpcInvalidParams(message=f"`scope`: {path} is not inside an open workspace folder")
+        if not path.exists():
+            raise JsonRpcInvalidParams(message=f"`scope`: {path} does not exist")
+        rel = path.relative_to(root).as_posix()
+        return Scope(root=str(root), path=None if rel == "." else rel)
+    if not folders:
+        raise JsonRpcInvalidRequest(message="Baton needs an open folder: open a workspace folder and run the command again")
+    return Scope(root=str(folders[0]))
+
+
+def run_summary(rec: RunRecord) -> dict[str, Any]:
+    return {"runId": rec.id, "pattern": rec.pattern.value, "task": rec.task, "status": rec.status.value,
+            "verdict": rec.verdict, "durationS": rec.duration_s, "createdAt": rec.created_at.isoformat(),
+            "scope": rec.scope.path, "error": rec.error}
+
+
+async def load_changeset(store: Any, run_id: str) -> ChangeSet:
+    text = await asyncio.to_thread(store.read_artifact, run_id, "changes.json")
+    if text is None:
+        raise JsonRpcInvalidRequest(message=f"run {run_id} has no proposed changes (no changes.json)")
+    return ChangeSet.model_validate_json(text)
+
+
+def _settings(ls: Any, root: Path) -> Any:
+    try:
+        settings, warnings = ls.settings_for(root)
+    except ConfigError as e:
+        raise JsonRpcInvalidRequest(message=f"Baton settings: {e}") from None
+    for w in warnings:
+        ls.warn_once(w)
+    return settings
+
+
+def _require_key(settings: Any) -> None:
+    """Fail the command at once (not minutes later) when OpenAI's endpoint has no key."""
+    if settings.api_key is None and not any(settings.base_url_for(r) for r in settings.roles):
+        raise JsonRpcInvalidRequest(
+            message="No API key: Baton talks to api.openai.com but no key is set. Use 'Baton: Set API key', "
+                    "set OPENAI_API_KEY for the server, or point baton.baseUrl at a local endpoint (Ollama, vLLM).",
+            data={"reason": "missingApiKey"})
+
+
+def _run(ls: Any, run_id: str) -> Any:
+    run = ls.runs.get(run_id)
+    if run is None:
+        raise JsonRpcInvalidParams(message=f"`runId`: no run {run_id!r} in this session; baton.listRuns lists them")
+    return run
+
+
+def _store_for(ls: Any, run_id: str) -> tuple[Any, RunRecord]:
+    """Find a run in the session or in any workspace folder's store."""
+    run = ls.runs.get(run_id)
+    roots = [run.workspace] if run else ls.workspace_roots()
+    for root in roots:
+        store = ls.runs.store(root)
+        try:
+            return store, store.get(run_id)
+        except RunNotFound:
+            continue
+    raise JsonRpcInvalidParams(message=f"`runId`: no run {run_id!r} in this workspace; baton.listRuns lists them")
+
+
+def install(server: Any) -> None:
+    """Register every command on the pygls server."""
+    from baton.pipelines.patterns.plan_implement_review import plan_implement_review
+
+    @server.command(PLAN_IMPLEMENT_REVIEW)
+    async def plan_implement_review_cmd(ls: Any, *raw: Any) -> dict[str, Any]:
+        args = parse_args(PLAN_IMPLEMENT_REVIEW, raw, PlanImplementReviewArgs)
+        scope = resolve_scope(ls, args.scope)
+        settings = _settings(ls, Path(scope.root))
+        _require_key(settings)
+        confirm = settings.confirm_plan if args.confirm_plan is None else args.confirm_plan
+        task = Task(text=args.task, scope=scope, pattern=Pattern.plan_implement_review)
+        run = ls.runs.start(task, plan_implement_review, settings, confirm_plan=confirm)
+        return {"runId": run.id}
+
+    @server.command(CANCEL_RUN)
+    async def cancel_run(ls: Any, *raw: Any) -> dict[str, Any]:
+        args = parse_args(CANCEL_RUN, raw, RunIdArgs)
+        _run(ls, args.run_id)
+        return {"cancelled": ls.runs.cancel(args.run_id)}
+
+    @server.command(CONTINUE_RUN)
+    async def continue_run(ls: Any, *raw: Any) -> dict[str, Any]:
+        args = parse_args(CONTINUE_RUN, raw, RunIdArgs)
+        _run(ls, args.run_id)
+        try:
+            plan = await ls.runs.continue_run(args.run_id)
+        except PlanParseError as e:
+            raise JsonRpcInvalidRequest(message=f"{e}. Fix plan.md and continue again; the run keeps waiting.") from None
+        except ValueError as e:
+            raise JsonRpcInvalidRequest(message=str(e)) from None
+        return {"continued": True, "steps": len(plan.steps)}
+
+    @server.command(LIST_RUNS)
+    async def list_runs(ls: Any, *raw: Any) -> dict[str, Any]:
+        args = parse_args(LIST_RUNS, raw, ListRunsArgs)
+        records: dict[str, RunRecord] = {}
+        for root in ls.workspace_roots():
+            for rec in await asyncio.to_thread(ls.runs.store(root).list, args.limit):
+                records[rec.id] = rec
+        for run in ls.runs.runs.values():  # live state beats the last saved record
+            if run.handle is not None:
+                records[run.id] = run.result.record if run.result else run.handle.record
+        ordered = sorted(records.values(), key=lambda r: (r.created_at, r.id), reverse=True)[: args.limit]
+        return {"runs": [run_summary(r) for r in ordered]}
+
+    @server.command(SHOW_RUN)
+    async def show_run(ls: Any, *raw: Any) -> dict[str, Any]:
+        args = parse_args(SHOW_RUN, raw, RunIdArgs)
+        store, rec = _store_for(ls, args.run_id)
+        out: dict[str, Any] = {}
+        for key, name in (("plan", "plan.md"), ("review", "review.md"), ("triage", "triage.md"), ("diff", "changes.diff")):
+            path = store.run_dir(rec.id) / name
+            if await asyncio.to_thread(path.is_file):
+                out[key] = path.as_uri()
+        for key in ("plan", "review", "triage"):
+            if key in out:
+                await ls.show_document(out[key])
+        if not out:
+            raise JsonRpcInvalidRequest(message=f"run {rec.id} has no documents yet (status {rec.status.value})")
+        return out
+
+    @server.command(APPLY_RUN)
+    async def apply_run(ls: Any, *raw: Any) -> dict[str, Any]:
+        args = parse_args(APPLY_RUN, raw, RunIdArgs)
+        store, rec = _store_for(ls, args.run_id)
+        cs = await load_changeset(store, rec.id)
+        run = ls.runs.get(rec.id) or ls.runs.adopt(rec)
+        outcome = await ls.runs.send_edit(run, cs)
+        return {"applied": outcome.applied, "rebased": outcome.rebased, "leftAlone": outcome.left_alone,
+                "failureReason": outcome.failure_reason}
+
+    @server.command(SHOW_STATS)
+    async def show_stats(ls: Any, *raw: Any) -> dict[str, Any]:
+        parse_args(SHOW_STATS, raw, NoArgs)
+        roots = ls.workspace_roots()
+        if not roots:
+            raise JsonRpcInvalidRequest(message="Baton needs an open folder to show its statistics")
+        store = ls.runs.store(roots[0])
+        await asyncio.to_thread(store.ensure)
+        stats = await asyncio.to_thread(store.stats)
+        text = render_stats_md(stats)
+        await asyncio.to_thread(store.base.joinpath("stats.md").write_text, text, "utf-8")
+        uri = store.base.joinpath("stats.md").as_uri()
+        await ls.show_document(uri)
+        return {"uri": uri, "stats": [{"pattern": s.pattern, "runs": s.runs, "successRate": s.success_rate,
+                                       "meanDurationS": s.mean_duration_s, "p50DurationS": s.p50_duration_s,
+                                       "p95DurationS": s.p95_duration_s, "finished": s.finished,
+                                       "succeeded": s.succeeded} for s in stats]}
+
+    @server.command(PROPOSED_FILES)
+    async def proposed_files(ls: Any, *raw: Any) -> dict[str, Any]:
+        args = parse_args(PROPOSED_FILES, raw, RunIdArgs)
+        store, rec = _store_for(ls, args.run_id)
+        cs = await load_changeset(store, rec.id)
+        root = Path(rec.scope.root)
+        files = []
+        for e in cs.edits:
+            item = {"uri": (root / e.path).as_uri(), "kind": e.kind.value}
+            if e.new_path:
+                item["newUri"] = (root / e.new_path).as_uri()
+            files.append(item)
+        return {"files": files}
+
+    @server.command(PROPOSED_CONTENT)
+    async def proposed_content(ls: Any, *raw: Any) -> dict[str, Any]:
+        args = parse_args(PROPOSED_CONTENT, raw, ProposedContentArgs)
+        store, rec = _store_for(ls, args.run_id)
+        cs = await load_changeset(store, rec.id)
+        root = Path(rec.scope.root).resolve()
+        try:
+            rel = Path(to_fs_path(args.uri)).resolve().relative_to(root).as_posix()
+        except ValueError:
+            raise JsonRpcInvalidParams(message=f"`uri`: {args.uri} is not in run {rec.id}'s workspace") from None
+        for e in cs.edits:
+            if rel in (e.path, e.new_path):
+                return {"text": e.new_text}
+        raise JsonRpcInvalidParams(message=f"`uri`: run {rec.id} proposes no change to {rel}")
+
+    @server.command(DISMISS_RUN)
+    async def dismiss_run(ls: Any, *raw: Any) -> dict[str, Any]:
+        args = parse_args(DISMISS_RUN, raw, RunIdArgs)
+        return {"dismissed": ls.runs.findings.dismiss(args.run_id)}
+
+    @server.command(DISMISS_FINDING)
+    async def dismiss_finding(ls: Any, *raw: Any) -> dict[str, Any]:
+        args = parse_args(DISMISS_FINDING, raw, DismissFindingArgs)
+        if args.index is None:
+            return {"dismissed": ls.runs.findings.dismiss(args.run_id)}
+        return {"dismissed": ls.runs.findings.dismiss(args.run_id, args.index)}
+
+
+def render_stats_md(stats: list[Any]) -> str:
+    lines = ["# Baton statistics", "", "Success rate counts finished runs; durations are wall time.", "",
+             "| pattern | runs | succeeded | failed | cancelled | success rate | mean | p50 | p95 | mean tokens |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+    def f(x: float | None, unit: str = "s") -> str:
+        return "–" if x is None else f"{x:.1f}{unit}"
+
+    for s in stats:
+        rate = "–" if s.success_rate is None else f"{s.success_rate * 100:.0f}%"
+        tokens = "–" if s.mean_tokens is None else f"{s.mean_tokens:.0f}"
+        lines.append(f"| {s.pattern} | {s.runs} | {s.succeeded} | {s.failed} | {s.cancelled} | {rate} | "
+                     f"{f(s.mean_duration_s)} | {f(s.p50_duration_s)} | {f(s.p95_duration_s)} | {tokens} |")
+    if not stats:
+        lines.append("| (no runs yet) | | | | | | | | | |")
+    return "\n".join(lines) + "\n"

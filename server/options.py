@@ -1,0 +1,73 @@
+"""Client options (initializationOptions, workspace/didChangeConfiguration section `baton`)
+→ Settings. Forgiving, like jedi-language-server: a bad option is reported and dropped,
+so a typo in the editor's settings never stops the server."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from baton.pipelines.config import ConfigError, Settings, load_settings
+from baton.pipelines.redact import register_secret
+
+# Client-side keys that are not Baton settings (the VS Code extension sends these).
+_CLIENT_ONLY = {"interpreter", "trace", "server"}
+
+
+def clean_options(raw: Any) -> dict[str, Any]:
+    """Accept `{baton: {...}}` or the section itself; drop nulls, empty strings and client-only keys."""
+    if not isinstance(raw, Mapping):
+        return {}
+    if "baton" in raw and isinstance(raw["baton"], Mapping):
+        raw = raw["baton"]
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        if k in _CLIENT_ONLY or v is None or v == "":
+            continue
+        if isinstance(v, Mapping):
+            v = {ik: iv for ik, iv in v.items() if iv not in (None, "")}
+            if not v:
+                continue
+        out[k] = v
+    if isinstance(out.get("apiKey"), str):
+        register_secret(out["apiKey"])
+    return out
+
+
+def _drop(options: dict[str, Any], key: str) -> bool:
+    """Remove the option a ConfigError points at (key like 'roles.planner.model' or 'max_turns')."""
+    parts = key.split(".")
+    aliases = {"roles": "models", "base_url": "baseUrl", "api_key": "apiKey"}
+    candidates = [parts[0], aliases.get(parts[0], parts[0])]
+    camel = "".join(w if i == 0 else w.capitalize() for i, w in enumerate(parts[0].split("_")))
+    candidates.append(camel)
+    for c in candidates:
+        if c in options:
+            if len(parts) > 1 and isinstance(options[c], dict) and parts[1] in options[c]:
+                del options[c][parts[1]]
+            else:
+                del options[c]
+            return True
+    return False
+
+
+def settings_for(workspace: Path, options: Mapping[str, Any], env: Mapping[str, str] | None = None) -> tuple[Settings, list[str]]:
+    """Settings for a workspace with the client's options on top; returns (settings, warnings).
+
+    A bad client option is dropped with a warning. A bad baton.toml is not the client's
+    fault and cannot be fixed by dropping: that ConfigError propagates to the command.
+    """
+    opts = copy.deepcopy(dict(options))
+    warnings: list[str] = []
+    for _ in range(20):
+        try:
+            return load_settings(workspace, overrides=opts, env=os.environ if env is None else env,
+                                 overrides_source="editor settings (baton.*)"), warnings
+        except ConfigError as e:
+            if not e.source.startswith("editor settings") or not _drop(opts, e.key):
+                raise
+            warnings.append(f"Baton: ignoring the editor setting `{e.key}`: {e.problem}")
+    raise ConfigError("editor settings (baton.*)", "<many>", "too many invalid settings")

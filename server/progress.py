@@ -1,0 +1,161 @@
+"""Engine events → what the editor shows: work-done progress, log messages, documents,
+and the `baton/runUpdate` notification that drives the VS Code status bar.
+
+Event subscribers are synchronous (called inside the run's task), so anything that is an
+LSP *request* (showDocument) is scheduled as a task kept alive by the run manager.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types as lsp
+
+from baton.pipelines.events import Event, EventType
+
+if TYPE_CHECKING:
+    from .runs import ServerRun
+
+log = logging.getLogger(__name__)
+
+RUN_UPDATE = "baton/runUpdate"
+
+_STEP_TITLES = {
+    "plan": "planning",
+    "implement": "implementing",
+    "review": "reviewing",
+    "revise": "revising after review",
+    "triage": "triaging",
+    "fix": "fixing",
+    "validate": "validating",
+    "decompose": "decomposing",
+    "merge": "merging",
+}
+
+
+def supports_show_document(ls: Any) -> bool:
+    caps = ls.client_capabilities
+    return bool(caps and caps.window and caps.window.show_document and caps.window.show_document.support)
+
+
+def supports_progress(ls: Any) -> bool:
+    caps = ls.client_capabilities
+    return bool(caps and caps.window and caps.window.work_done_progress)
+
+
+class ProgressReporter:
+    """Maps one run's events to the editor; created by the run manager per run."""
+
+    def __init__(self, ls: Any, run: ServerRun, spawn: Callable[[Any], None]) -> None:
+        self.ls = ls
+        self.run = run
+        self.spawn = spawn
+        self.token: str | None = None
+        self.began = False
+        self._pending: list[lsp.WorkDoneProgressReport] = []
+
+    # -------------------------------------------------------------- lifecycle
+
+    async def begin(self) -> None:
+        """Create the server-initiated progress (the command has already answered)."""
+        if not supports_progress(self.ls):
+            return
+        token = f"baton-run-{self.run.id}"
+        try:
+            await self.ls.work_done_progress.create_async(token)
+        except Exception as e:  # a client may refuse; logs still flow
+            log.info("client refused work-done progress: %s", e)
+            return
+        self.token = token
+        title = "Baton: " + self.run.task_text.splitlines()[0][:80]
+        self.ls.work_done_progress.begin(token, lsp.WorkDoneProgressBegin(title=title, cancellable=True,
+                                                                          message="starting", percentage=0))
+        self.began = True
+        for report in self._pending:
+            self.ls.work_done_progress.report(token, report)
+        self._pending.clear()
+
+    def end(self, message: str) -> None:
+        if self.token and self.began:
+            self.ls.work_done_progress.end(self.token, lsp.WorkDoneProgressEnd(message=message))
+            self.began = False
+
+    def _report(self, message: str, percentage: int | None = None) -> None:
+        report = lsp.WorkDoneProgressReport(message=message, percentage=percentage, cancellable=True)
+        if self.token and self.began:
+            self.ls.work_done_progress.report(self.token, report)
+        elif self.token is None and supports_progress(self.ls):
+            self._pending.append(report)
+
+    def notify_update(self, status: str, step: str | None = None, message: str | None = None,
+                      verdict: str | None = None) -> None:
+        self.ls.protocol.notify(RUN_UPDATE, {"runId": self.run.id, "status": status, "step": step,
+                                             "message": message, "verdict": verdict})
+
+    def log(self, message: str, kind: lsp.MessageType = lsp.MessageType.Log) -> None:
+        self.ls.window_log_message(lsp.LogMessageParams(type=kind, message=f"[{self.run.id}] {message}"))
+
+    # -------------------------------------------------------------- events
+
+    def __call__(self, ev: Event) -> None:
+        try:
+            self._on_event(ev)
+        except Exception:
+            log.exception("progress reporting failed for %s", ev.type)
+
+    def _on_event(self, ev: Event) -> None:
+        t = ev.type
+        if t is EventType.step_started:
+            name = ev.step or ""
+            human = _STEP_TITLES.get(name.split(":")[0], name)
+            self.run.step = name
+            self._report(human, self._percent(name))
+            self.notify_update("running", step=name, message=human)
+            self.log(f"step {name} started")
+        elif t is EventType.step_finished:
+            self.log(ev.message + (f" ({ev.data.get('duration_s', 0):.1f}s)" if ev.data.get("duration_s") else ""))
+        elif t is EventType.tool_call:
+            name = ev.data.get("name", "")
+            self._report(f"{_STEP_TITLES.get((self.run.step or '').split(':')[0], self.run.step or '')}: {name}")
+            if not ev.data.get("ok", True):
+                self.log(f"tool {name} refused: {str(ev.data.get('error', ''))[:200]}")
+        elif t is EventType.retry:
+            self.log(f"model call retry: {ev.message or ev.data.get('cause', '')}", lsp.MessageType.Warning)
+        elif t is EventType.handoff:
+            name = ev.data.get("artifact")
+            path = ev.data.get("path")
+            self.log(f"wrote {name}: {path}")
+            if name in ("plan.md", "review.md", "triage.md") and path:
+                self.spawn(self.show_document(Path(path)))
+        elif t is EventType.waiting:
+            self._report("waiting: edit plan.md, then run Baton: Continue run")
+            self.notify_update("waiting", step=self.run.step, message="plan ready: edit plan.md, then Continue run")
+            self.ls.window_show_message(lsp.ShowMessageParams(
+                type=lsp.MessageType.Info,
+                message=f"Baton: the plan for run {self.run.id} is ready. Edit plan.md if needed, then run "
+                        f"'Baton: Continue run' (baton.continueRun) or cancel it."))
+        elif t is EventType.failure:
+            self.log(f"failure: {ev.message}", lsp.MessageType.Warning)
+        elif t is EventType.llm_call:
+            d = ev.data
+            self.log(f"{ev.role or ''} model call {d.get('model', '')}: {d.get('duration_s', 0):.2f}s, "
+                     f"{d.get('prompt_tokens', 0)}+{d.get('completion_tokens', 0)} tokens")
+
+    def _percent(self, step: str) -> int | None:
+        order = ["plan", "implement", "review", "revise"]
+        base = step.split(":")[0]
+        return int(100 * order.index(base) / len(order)) if base in order else None
+
+    async def show_document(self, path: Path) -> None:
+        uri = path.as_uri()
+        if supports_show_document(self.ls):
+            try:
+                await self.ls.window_show_document_async(lsp.ShowDocumentParams(uri=uri, take_focus=True))
+                return
+            except Exception as e:
+                log.info("showDocument failed (%s); falling back to a message", e)
+        self.ls.window_show_message(lsp.ShowMessageParams(type=lsp.MessageType.Info,
+                                                          message=f"Baton run {self.run.id}: {path.name} is at {path}"))

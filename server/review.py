@@ -1,0 +1,147 @@
+"""Review findings → diagnostics (source `baton`) with code actions: apply the suggestion,
+or dismiss. Findings are about lines of the proposed text, so they are shown only while a
+file's text is the proposal, and cleared when the file changes or the run is dismissed."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as lsp
+
+from baton.pipelines.models import Finding, Severity
+
+from .edits import path_to_uri
+
+SOURCE = "baton"
+DISMISS_COMMAND = "baton.dismissFinding"
+
+_SEVERITY = {
+    Severity.error: lsp.DiagnosticSeverity.Error,
+    Severity.warning: lsp.DiagnosticSeverity.Warning,
+    Severity.info: lsp.DiagnosticSeverity.Information,
+    Severity.hint: lsp.DiagnosticSeverity.Hint,
+}
+
+
+@dataclass
+class FileFindings:
+    run_id: str
+    uri: str
+    proposed_text: str
+    findings: list[tuple[int, Finding]] = field(default_factory=list)  # (index in review, finding)
+
+
+class FindingsBoard:
+    """Which findings are on show, per document URI."""
+
+    def __init__(self, ls: Any) -> None:
+        self.ls = ls
+        self.by_uri: dict[str, FileFindings] = {}
+
+    async def publish(self, run_id: str, root: Path, findings: list[Finding], proposed: dict[str, str]) -> int:
+        """Show a run's findings on files whose current text is the proposal. Returns the count shown."""
+        grouped: dict[str, FileFindings] = {}
+        for i, f in enumerate(findings):
+            text = proposed.get(f.path)
+            if text is None:
+                continue
+            uri = path_to_uri(root, f.path)
+            ff = grouped.setdefault(uri, FileFindings(run_id, uri, text))
+            ff.findings.append((i, f))
+        shown = 0
+        for uri, ff in grouped.items():
+            doc = self.ls.workspace.text_documents.get(uri)
+            current = doc.source if doc is not None else await asyncio.to_thread(_read, uri)
+            if current != ff.proposed_text:
+                continue  # not applied (or changed since): the lines would be wrong
+            self.by_uri[uri] = ff
+            self._send(uri)
+            shown += len(ff.findings)
+        return shown
+
+    def _send(self, uri: str) -> None:
+        ff = self.by_uri.get(uri)
+        diags = [] if ff is None else [self._diagnostic(ff, i, f) for i, f in ff.findings]
+        self.ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=diags))
+
+    @staticmethod
+    def _diagnostic(ff: FileFindings, index: int, f: Finding) -> lsp.Diagnostic:
+        lines = ff.proposed_text.splitlines()
+        line = min(max((f.line or 1) - 1, 0), max(len(lines) - 1, 0))
+        length = len(lines[line].encode("utf-16-le")) // 2 if lines else 0
+        return lsp.Diagnostic(
+            range=lsp.Range(start=lsp.Position(line=line, character=0), end=lsp.Position(line=line, character=length)),
+            message=f.message + (f"\nSuggestion: {f.suggestion}" if f.suggestion else ""),
+            severity=_SEVERITY[f.severity],
+            source=SOURCE,
+            code=f"review:{ff.run_id}",
+            data={"runId": ff.run_id, "index": index},
+        )
+
+    def on_change(self, uri: str, text: str) -> None:
+        """A document changed: its findings are stale unless the text is still the proposal."""
+        ff = self.by_uri.get(uri)
+        if ff is not None and text != ff.proposed_text:
+            del self.by_uri[uri]
+            self._send(uri)
+
+    def dismiss(self, run_id: str, index: int | None = None) -> int:
+        """Dismiss one finding, or all of a run's. Returns how many were removed."""
+        removed = 0
+        for uri, ff in list(self.by_uri.items()):
+            if ff.run_id != run_id:
+                continue
+            keep = [(i, f) for i, f in ff.findings if index is not None and i != index]
+            removed += len(ff.findings) - len(keep)
+            ff.findings = keep
+            if not keep:
+                del self.by_uri[uri]
+            self._send(uri)
+        return removed
+
+    def code_actions(self, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+        uri = params.text_document.uri
+        ff = self.by_uri.get(uri)
+        if ff is None:
+            return []
+        actions: list[lsp.CodeAction] = []
+        for diag in params.context.diagnostics:
+            if diag.source != SOURCE or not isinstance(diag.data, dict):
+                continue
+            index = diag.data.get("index")
+            finding = next((f for i, f in ff.findings if i == index), None)
+            if finding is None:
+                continue
+            if finding.suggestion is not None:
+                line = diag.range.start.line
+                lines = ff.proposed_text.splitlines(keepends=True)
+                eol = "\r\n" if lines and lines[min(line, len(lines) - 1)].endswith("\r\n") else "\n"
+                new_text = finding.suggestion.rstrip("\r\n") + eol
+                edit = lsp.WorkspaceEdit(changes={uri: [lsp.TextEdit(
+                    range=lsp.Range(start=lsp.Position(line=line, character=0),
+                                    end=lsp.Position(line=line + 1, character=0)),
+                    new_text=new_text)]})
+                actions.append(lsp.CodeAction(title=f"Baton: apply suggestion ({finding.message[:50]})",
+                                              kind=lsp.CodeActionKind.QuickFix, diagnostics=[diag], edit=edit,
+                                              is_preferred=True,
+                                              command=lsp.Command(title="dismiss", command=DISMISS_COMMAND,
+                                                                  arguments=[{"runId": ff.run_id, "index": index}])))
+            actions.append(lsp.CodeAction(title="Baton: dismiss this finding", kind=lsp.CodeActionKind.QuickFix,
+                                          diagnostics=[diag],
+                                          command=lsp.Command(title="Dismiss finding", command=DISMISS_COMMAND,
+                                                              arguments=[{"runId": ff.run_id, "index": index}])))
+        return actions
+
+
+def _read(uri: str) -> str | None:
+    from pygls.uris import to_fs_path
+
+    path = to_fs_path(uri)
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            return fh.read()
+    except OSError:
+        return None
