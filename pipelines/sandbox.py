@@ -16,6 +16,8 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +37,11 @@ from .workspace.paths import PROTECTED_DIRS, is_secret_name, resolve_inside
 
 _BINARY = object()  # marker: a binary file or a symlink, which a ChangeSet cannot express
 _GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
+_ADD_ATTEMPTS = 4
+# `git worktree add/remove` read every registered worktree, so two at once on one repository
+# can trip over each other's half-made entry: serialise them per repository in this process.
+_WORKTREE_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
 
 
 class SandboxError(RuntimeError):
@@ -90,12 +97,18 @@ class Sandbox:
     def _setup_worktree(self, repo: git.Repo) -> None:
         repo_root = Path(repo.working_tree_dir or self.root).resolve()
         self.mode, self._repo_root = "worktree", repo_root
-        wt = self._tmp / self._tmp.name
-        try:
-            _git(repo_root, "worktree", "add", "--detach", "--quiet", str(wt), "HEAD")
-        except git.GitCommandError as e:
-            raise SandboxError(f"{repo_root}: `git worktree add` failed: {str(e.stderr).strip()}") from None
-        self._worktree = wt
+        wt = self._worktree = self._tmp / self._tmp.name  # set first: cleanup undoes a half-made one
+        for attempt in range(_ADD_ATTEMPTS):
+            try:
+                with _worktree_lock(repo_root):
+                    _git(repo_root, "worktree", "add", "--detach", "--quiet", str(wt), "HEAD")
+                break
+            except git.GitCommandError as e:
+                # another process adding a worktree at the same moment: git reads its half-made entry
+                if "failed to read" not in str(e.stderr) or attempt == _ADD_ATTEMPTS - 1:
+                    raise SandboxError(f"{repo_root}: `git worktree add` failed: {str(e.stderr).strip()}") from None
+                shutil.rmtree(wt, ignore_errors=True)
+                time.sleep(0.2 * (attempt + 1))
         self.path = wt / self.root.relative_to(repo_root)
         changed = _git(repo_root, "diff", "--name-only", "-z", "--no-renames", "--ignore-submodules", "HEAD")
         untracked = _git(repo_root, "ls-files", "--others", "--exclude-standard", "-z")
@@ -226,12 +239,13 @@ class Sandbox:
             return
         self._closed = True
         if self._worktree is not None and self._repo_root is not None:
-            try:
-                _git(self._repo_root, "worktree", "remove", "--force", str(self._worktree))
-            except git.GitCommandError:
-                shutil.rmtree(self._worktree, ignore_errors=True)
-                with contextlib.suppress(git.GitCommandError):
-                    _git(self._repo_root, "worktree", "prune")
+            with _worktree_lock(self._repo_root):
+                try:
+                    _git(self._repo_root, "worktree", "remove", "--force", str(self._worktree))
+                except git.GitCommandError:
+                    shutil.rmtree(self._worktree, ignore_errors=True)
+                    with contextlib.suppress(git.GitCommandError):
+                        _git(self._repo_root, "worktree", "prune")
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
@@ -273,6 +287,11 @@ async def apply_to_workspace(root: Path | str, changeset: ChangeSet, *, excludes
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def _worktree_lock(repo_root: Path) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _WORKTREE_LOCKS.setdefault(repo_root, threading.Lock())
 
 
 def _repo_with_head(root: Path) -> git.Repo | None:

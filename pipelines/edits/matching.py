@@ -90,7 +90,7 @@ def find_block(
         if len(hits) == 1 or (hits and first_wins):
             return _make(level, hits[0], m, lines, block)
         if hits:
-            raise _ambiguous(path, what, hits, m, advice)
+            raise ambiguous_error(path, what, hits, m, advice)
     scored = _fuzzy_scores(lines, block, start)
     good = [(r, i) for r, i in scored if r >= FUZZY_THRESHOLD and _mostly_exact(lines[i:i + m], block)]
     if good:
@@ -98,7 +98,7 @@ def find_block(
         rivals = [i for r, i in good[1:] if abs(i - best_i) >= m or r >= best_r - 1e-9]
         if not rivals or first_wins:
             return _make("fuzzy", best_i, m, lines, block)
-        raise _ambiguous(path, what, sorted([best_i, *rivals[:4]]), m, advice)
+        raise ambiguous_error(path, what, sorted([best_i, *rivals[:4]]), m, advice)
     raise _no_match(path, what, lines, block, scored, start)
 
 
@@ -151,7 +151,7 @@ def _span(i: int, m: int) -> str:
     return f"line {i + 1}" if m == 1 else f"lines {i + 1}-{i + m}"
 
 
-def _ambiguous(path: str, what: str, hits: list[int], m: int, advice: str) -> EditError:
+def ambiguous_error(path: str, what: str, hits: list[int], m: int, advice: str) -> EditError:
     where = ", ".join(_span(i, m) for i in hits[:5]) + (" ..." if len(hits) > 5 else "")
     return EditError(f"{path}: {what} matches {len(hits)} places ({where}); {advice}", path=path)
 

@@ -8,7 +8,7 @@ file's own style is used byte for byte, which lets a rendered change reproduce a
 from __future__ import annotations
 
 from .errors import EditError
-from .matching import _ambiguous, find_block
+from .matching import ambiguous_error, find_block
 from .text import FileLines, join_text, line_style, split_text, to_crlf
 
 
@@ -30,7 +30,7 @@ def replace_text(text: str, search: str, replace: str, *, path: str) -> str:
         return text[:i] + replace + text[i + len(search):]
     if len(hits) > 1:
         line_starts = [text.count("\n", 0, i) for i in hits]
-        raise _ambiguous(path, "the SEARCH text", line_starts, search.count("\n") + (not search.endswith("\n")), _ADVICE)
+        raise ambiguous_error(path, "the SEARCH text", line_starts, search.count("\n") + (not search.endswith("\n")), _ADVICE)
     fl = split_text(text)
     block = split_text(search).lines
     m = find_block(fl.lines, block, path=path, advice=_ADVICE)

@@ -26,8 +26,11 @@ class TextSource(Protocol):
 def canonical_path(source: TextSource, path: str) -> str:
     """The '/'-separated relative path the source uses for `path` (refusing escapes)."""
     own = getattr(source, "canonical_path", None)
-    if callable(own):
-        return str(own(path))
+    return str(own(path)) if callable(own) else plain_canonical_path(path)
+
+
+def plain_canonical_path(path: str) -> str:
+    """Relative, normalised, and inside the root; for sources without a directory to check."""
     if not isinstance(path, str) or not path.strip():
         raise PathRefused(repr(path), "a path is required (relative to the workspace root)")
     raw = path.strip().replace("\\", "/")
@@ -78,19 +81,10 @@ class MemorySource:
         self.files = {self.canonical_path(p): t for p, t in files.items()}
 
     def canonical_path(self, path: str) -> str:
-        if self.base is not None:
-            return canonical_path(self.base, path)
-        return canonical_path(_Plain(), path)
+        return canonical_path(self.base, path) if self.base is not None else plain_canonical_path(path)
 
     def read_text(self, rel: str) -> str | None:
         key = self.canonical_path(rel)
         if key in self.files:
             return self.files[key]
         return self.base.read_text(key) if self.base is not None else None
-
-
-class _Plain:
-    """A source with no opinion on paths, so canonical_path uses the plain rules."""
-
-    def read_text(self, rel: str) -> str | None:  # pragma: no cover - never read
-        return None

@@ -83,13 +83,18 @@ async def run_test_command(
     run_env = {**os.environ, **(env or {}), "PYTHONDONTWRITEBYTECODE": "1"}
     start = time.monotonic()
     try:
+        spawn = asyncio.ensure_future(asyncio.create_subprocess_shell(
+            command, cwd=cwd, env=run_env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+        ))
         try:
-            proc = await asyncio.create_subprocess_shell(
-                command, cwd=cwd, env=run_env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-            )
+            proc = await asyncio.shield(spawn)
         except OSError as e:
             return TestReport(command=shown, error=f"could not start the shell in {cwd}: {e.strerror or e}")
+        except asyncio.CancelledError:
+            # cancelled while starting: the shell may already run (and have children) — kill its group
+            await asyncio.shield(_kill_when_started(spawn))
+            raise
         tail = _Tail(output_limit)
         reader = asyncio.create_task(_pump(proc, tail))
         timed_out = False
@@ -97,7 +102,7 @@ async def run_test_command(
             await asyncio.wait_for(asyncio.shield(proc.wait()), timeout_s)
         except TimeoutError:
             timed_out = True
-            await _kill_group(proc)
+            await asyncio.shield(_kill_group(proc))
         except asyncio.CancelledError:
             await asyncio.shield(_kill_group(proc))
             reader.cancel()
@@ -156,6 +161,14 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+async def _kill_when_started(spawn: asyncio.Future[asyncio.subprocess.Process]) -> None:
+    try:
+        proc = await spawn
+    except BaseException:
+        return
+    await _kill_group(proc)
+
+
 async def _kill_group(proc: asyncio.subprocess.Process) -> None:
     _signal_group(proc.pid, signal.SIGTERM)
     try:
@@ -200,6 +213,8 @@ def _test_id(case: ET.Element, cwd: Path) -> str:
     classname = case.get("classname", "")
     file = case.get("file")
     parts = classname.split(".") if classname else []
+    if file and not parts:  # a collection error: the module itself failed
+        return file.replace(os.sep, "/")
     if file:
         module_parts = len(Path(file).with_suffix("").parts)
         return "::".join([file.replace(os.sep, "/"), *parts[module_parts:], name])

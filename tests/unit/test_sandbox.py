@@ -173,6 +173,9 @@ async def test_pytest_runs_in_the_sandbox_with_counts_and_failing_ids(repo, monk
         assert not bad.ok and bad.exit_code == 1 and (bad.passed, bad.failed, bad.errors) == (1, 2, 0)
         assert bad.failing_tests == ["tests/test_app.py::test_add", "tests/test_app.py::TestOps::test_one"]
         assert "assert 6 == 5" in bad.output_tail
+        write(sb.path, "tests/test_broken.py", "def test_x(:\n")
+        broken = await sb.run_tests(None, 120)
+        assert broken.exit_code == 2 and broken.errors == 1 and broken.failing_tests == ["tests/test_broken.py"]
     assert repo_state(repo) == before
 
 
@@ -190,6 +193,20 @@ async def wait_dead(pid: int) -> bool:
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+async def test_concurrent_sandboxes_on_one_repository_stay_apart(repo, private_tmp):
+    before = repo_state(repo)
+
+    async def one(n: int):
+        async with Sandbox.create(repo) as sb:
+            write(sb.path, f"mod{n}.py", f"N = {n}\n")
+            return await sb.changeset()
+
+    results = await asyncio.gather(*(one(n) for n in range(4)))
+    assert [[(e.path, e.new_text) for e in cs.edits] for cs in results] == [
+        [(f"mod{n}.py", f"N = {n}\n")] for n in range(4)]
+    assert repo_state(repo) == before and list(private_tmp.iterdir()) == []
 
 
 async def test_a_hanging_command_is_killed_with_its_whole_process_group(repo, tmp_path, private_tmp):
