@@ -2,7 +2,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from baton.pipelines.artifacts import PlanParseError, parse_plan_md, render_plan_md, render_review_md
+from baton.pipelines.artifacts import (
+    PlanParseError,
+    parse_plan_md,
+    render_plan_md,
+    render_review_md,
+)
 from baton.pipelines.models import Decision, Finding, Plan, PlanStep, Review
 
 PLAN = Plan(

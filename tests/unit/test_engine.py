@@ -3,8 +3,6 @@
 import asyncio
 import json
 
-import pytest
-
 from baton.pipelines.config import load_settings
 from baton.pipelines.engine import Engine, RunFailed, RunOutcome
 from baton.pipelines.events import EventType

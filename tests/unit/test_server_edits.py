@@ -1,6 +1,5 @@
 """ChangeSet → WorkspaceEdit: minimal hunks that turn the old text into the new one exactly."""
 
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
