@@ -10,18 +10,28 @@ from pathlib import Path
 
 from .cli import UsageError
 from .models import RunRecord
-from .store import RunNotFound, RunStore
+from .store import BATON_DIR, RunNotFound, RunStore
 
 
 def _workspace_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", "-w", default=".", help="workspace root (default: current directory)")
 
 
-def _store(args: argparse.Namespace) -> RunStore:
+def _store(args: argparse.Namespace) -> RunStore | None:
+    """The workspace's run store, or None when it has none yet (reading history never creates one)."""
     ws = Path(args.workspace).resolve()
     if not ws.is_dir():
         raise UsageError(f"--workspace {args.workspace}: not a directory")
-    return RunStore(ws)
+    store = RunStore(ws)
+    return store if store.runs_dir.is_dir() else None
+
+
+def _existing(args: argparse.Namespace) -> RunStore:
+    store = _store(args)
+    if store is None:
+        ws = Path(args.workspace).resolve()
+        raise UsageError(f"no run {args.run_id!r}: {ws} has no Baton runs yet (no {BATON_DIR}/runs/ folder)")
+    return store
 
 
 def _get(store: RunStore, run_id: str) -> RunRecord:
@@ -52,7 +62,8 @@ def runs_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def runs(args: argparse.Namespace) -> int:
-    records = _store(args).list(limit=args.limit, pattern=args.pattern)
+    store = _store(args)
+    records = store.list(limit=args.limit, pattern=args.pattern) if store is not None else []
     if args.json:
         print(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
         return 0
@@ -76,7 +87,7 @@ def show_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def show(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _existing(args)
     rec = _get(store, args.run_id)
     if args.json:
         print(rec.model_dump_json(indent=2))
@@ -113,7 +124,8 @@ def stats_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def stats(args: argparse.Namespace) -> int:
-    rows = _store(args).stats()
+    store = _store(args)
+    rows = store.stats() if store is not None else []
     if args.json:
         print(json.dumps([s.model_dump() for s in rows], indent=2))
         return 0
@@ -151,9 +163,13 @@ def format_trace_line(ev: dict, t0: datetime | None) -> str:
                   f"in={data.get('prompt_tokens', 0)} out={data.get('completion_tokens', 0)} "
                   f"cached={data.get('cached_tokens', 0)} tools={data.get('tool_calls', 0)}")
     elif kind == "tool_call":
-        detail = f"{data.get('name', '')} {'ok' if data.get('ok', True) else 'ERROR'} {data.get('summary', '')}".strip()
+        if data.get("ok", True):
+            detail = f"{data.get('name', '')} ok {data.get('duration_s', 0):.2f}s"
+        else:  # the first line of why it was refused (the whole text is in trace.jsonl)
+            why = str(data.get("error") or "").strip().splitlines()
+            detail = f"{data.get('name', '')} ERROR" + (f": {why[0][:160]}" if why else "")
     elif kind == "retry":
-        detail = f"attempt {data.get('attempt')} in {data.get('delay', 0):.2f}s: {data.get('cause', '')}"
+        detail = f"attempt {data.get('attempt')} in {data.get('delay_s', 0):.2f}s: {data.get('cause', '')}"
     elif kind == "step_finished":
         detail = f"{data.get('status')} in {data.get('duration_s', 0):.2f}s" + (f": {data['error']}" if data.get("error") else "")
     text = detail or msg
@@ -161,7 +177,7 @@ def format_trace_line(ev: dict, t0: datetime | None) -> str:
 
 
 def trace(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _existing(args)
     rec = _get(store, args.run_id)
     path = store.run_dir(rec.id) / "trace.jsonl"
     if not path.is_file():

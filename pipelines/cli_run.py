@@ -1,6 +1,7 @@
 """`baton run`: plan-implement-review headless, for terminals and CI.
 
-Exit codes: 0 approved, 1 rejected or failed (or cancelled), 2 usage error.
+Exit codes: 0 approved; 1 rejected, failed or cancelled (Ctrl-C or SIGTERM end the run cleanly:
+status `cancelled` in run.json, sandbox removed) or `--apply` refused; 2 usage error.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cli import UsageError
 from .config import ConfigError, Settings, load_settings
-from .models import Pattern, RunStatus, Scope, Task
+from .models import Pattern, RunRecord, RunStatus, Scope, Task
 from .progress_display import make_display
+
+if TYPE_CHECKING:
+    from .edits.diff import DiffStats
 
 
 def _common_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,9 +62,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         o["roles"] = roles
     if args.test_command:
         o["test_command"] = args.test_command
-    if args.run_timeout:
+    if args.run_timeout is not None:  # 0 or less is refused by the settings, not silently ignored
         o["run_timeout_s"] = args.run_timeout
-    if args.budget_tokens:
+    if args.budget_tokens is not None:
         o["budget_tokens"] = args.budget_tokens
     return o
 
@@ -135,7 +139,7 @@ async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args:
             applied = sorted(set(result.changeset.paths))
         except Exception as e:  # EditError: a touched file changed since the snapshot
             apply_error = f"not applied: {e}"
-    stats = None
+    stats: DiffStats | None = None
     if result.changeset is not None:
         from .edits.diff import diff_stats
 
@@ -143,27 +147,48 @@ async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args:
     if args.json:
         out = {"runId": rec.id, "status": rec.status.value, "verdict": rec.verdict, "error": rec.error,
                "artifacts": rec.artifacts, "durationS": rec.duration_s, "applied": applied,
-               "applyError": apply_error, "tokens": rec.usage.total_tokens,
-               "diffStat": stats.model_dump() if stats is not None and hasattr(stats, "model_dump") else stats}
+               "applyError": apply_error, "tokens": rec.usage.total_tokens, "diffStat": _stats_json(stats)}
         print(json.dumps(out, indent=2, default=str))
     else:
-        print_summary(rec, stats, applied, apply_error, apply)
+        print_summary(rec, stats, applied, apply_error, apply, ws)
     if apply_error:
         return 1
     return 0 if rec.status is RunStatus.succeeded else 1
 
 
-def print_summary(rec: Any, stats: Any, applied: list[str], apply_error: str | None, apply: bool) -> None:
+def _stats_json(stats: DiffStats | None) -> dict[str, Any] | None:
+    if stats is None:
+        return None
+    return {"files": [{"path": f.path, "kind": f.kind.value, "added": f.added, "removed": f.removed,
+                       "newPath": f.new_path} for f in stats.files],
+            "added": stats.added, "removed": stats.removed}
+
+
+def _shown(path: str) -> str:
+    """A path relative to the current folder when it is under it, else absolute."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if rel.startswith("..") else rel
+
+
+SUMMARY_ARTIFACTS = ("plan.md", "decisions.json", "changes.diff", "changes.patch", "tests.json", "review.md",
+                     "run.json", "trace.jsonl")
+
+
+def print_summary(rec: RunRecord, stats: DiffStats | None, applied: list[str], apply_error: str | None,
+                  apply: bool, ws: Path) -> None:
     out = sys.stdout
     verdict = f", verdict: {rec.verdict}" if rec.verdict else ""
     print(f"\nrun {rec.id}: {rec.status.value}{verdict} in {rec.duration_s:.1f}s", file=out)
     if rec.error:
         print(f"error: {rec.error}", file=out)
-    if stats is not None:
-        print(f"changes: {stats}", file=out)
-    for name in ("plan.md", "decisions.json", "changes.diff", "tests.json", "review.md", "run.json", "trace.jsonl"):
+    if stats is not None and stats.files:
+        print(f"changes: {stats.summary()}", file=out)
+    for name in SUMMARY_ARTIFACTS:
         if name in rec.artifacts:
-            print(f"  {name:<15} {os.path.relpath(rec.artifacts[name])}", file=out)
+            print(f"  {name:<15} {_shown(rec.artifacts[name])}", file=out)
     u = rec.usage
     print(f"model use: {u.calls} calls, {u.total_tokens} tokens ({u.cached_tokens} cached)"
           + (f", ${u.cost_usd:.4f}" if u.cost_usd else ""), file=out)
@@ -171,6 +196,6 @@ def print_summary(rec: Any, stats: Any, applied: list[str], apply_error: str | N
         print(f"applied to the workspace: {', '.join(applied)}", file=out)
     elif apply_error:
         print(apply_error, file=out)
-    elif rec.status is RunStatus.succeeded and not apply:
-        print(f"nothing written; apply with `baton apply-patch {os.path.relpath(rec.artifacts.get('changes.diff', ''))}` "
-              "or re-run with --apply", file=out)
+    elif rec.status is RunStatus.succeeded and not apply and "changes.patch" in rec.artifacts:
+        print(f"nothing written; apply with `baton apply-patch {_shown(rec.artifacts['changes.patch'])} "
+              f"--workspace {_shown(str(ws))}` or re-run with --apply", file=out)

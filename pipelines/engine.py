@@ -13,14 +13,25 @@ import contextlib
 import logging
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from .config import Settings
 from .events import Event, EventBus, EventSink, EventType
-from .models import ChangeSet, Plan, Review, Role, RunRecord, RunStatus, StepRecord, Task, TestReport, utcnow
+from .models import (
+    ChangeSet,
+    Plan,
+    Review,
+    Role,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    Task,
+    TestReport,
+    utcnow,
+)
 from .redact import redact
 from .store import RunStore, new_run_id
 from .workspace.view import OverlayDoc
@@ -180,7 +191,7 @@ class TraceWriter:
 class RunHandle:
     """A started run: cancel it, wait for it, subscribe to its events."""
 
-    def __init__(self, ctx: RunContext, runner: Callable[[RunHandle], Awaitable[RunResult]]) -> None:
+    def __init__(self, ctx: RunContext, runner: Callable[[RunHandle], Coroutine[Any, Any, RunResult]]) -> None:
         self.ctx = ctx
         self.id = ctx.id
         self.bus = ctx.bus
@@ -257,6 +268,7 @@ class Engine:
         await asyncio.to_thread(self.store.ensure)
         trace = TraceWriter(self.store.run_dir(ctx.id) / "trace.jsonl")
         rec.artifacts["trace.jsonl"] = str(self.store.run_dir(ctx.id) / "trace.jsonl")
+        rec.artifacts["run.json"] = str(self.store.run_dir(ctx.id) / "run.json")
         ctx.bus.subscribe(trace)
         unsubscribe_budget = ctx.bus.subscribe(lambda e: self._check_budget(handle, e))
         rec.status = RunStatus.running
@@ -286,7 +298,8 @@ class Engine:
         except RunFailed as e:
             outcome = RunOutcome(RunStatus.failed, error=str(e))
         except Exception as e:  # LLMError, AgentError and friends carry readable messages
-            known = type(e).__name__ in ("LLMError", "AgentError", "ConfigError", "PathRefused", "EditError")
+            known = type(e).__name__ in ("LLMError", "AgentError", "ConfigError", "PathRefused", "EditError",
+                                         "SandboxError", "PlanParseError")
             msg = str(e) if known else f"internal error: {type(e).__name__}: {e}"
             if not known:
                 log.exception("run %s crashed", ctx.id)
@@ -304,8 +317,11 @@ class Engine:
         if outcome.changeset is not None:
             rec.files_changed = sorted(set(outcome.changeset.paths))
         for s in rec.steps:
-            if s.status == "running":
-                s.status = "cancelled" if outcome.status is RunStatus.cancelled else "failed"
+            if outcome.status is RunStatus.cancelled:
+                if s.status == "running":
+                    s.status = "cancelled"
+            elif s.status in ("running", "cancelled"):  # stopped by the run's own limit (wall time, budget)
+                s.status, s.error = "failed", outcome.error
         if outcome.status is not RunStatus.succeeded:
             ctx.bus.emit(EventType.failure, outcome.error or outcome.status.value, status=outcome.status.value)
         ctx.bus.emit(EventType.run_finished, f"{outcome.status.value}" + (f": {outcome.error}" if outcome.error else ""),

@@ -7,6 +7,7 @@ async callers run them with `asyncio.to_thread`.
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import secrets
@@ -181,7 +182,8 @@ class RunStore:
 
     def list(self, limit: int = 20, pattern: str | None = None, include_children: bool = False) -> list[RunRecord]:
         sql = "SELECT record FROM runs"
-        where, args = [], []
+        where: list[str] = []
+        args: list[str | int] = []
         if pattern:
             where.append("pattern = ?")
             args.append(pattern)
@@ -195,7 +197,7 @@ class RunStore:
             rows = self._db().execute(sql, args).fetchall()
         return [RunRecord.model_validate_json(r[0]) for r in rows]
 
-    def stats(self) -> list[PatternStats]:
+    def stats(self) -> builtins.list[PatternStats]:  # `list` here is the method above
         """Per pattern: runs, success rate over finished runs, duration mean/p50/p95, tokens, cost."""
         with self._lock:
             rows = self._db().execute(

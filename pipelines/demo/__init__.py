@@ -44,6 +44,8 @@ def demo(args: argparse.Namespace) -> int:
     from ..llm.scripted import ScriptedLLM
 
     dest = Path(args.dir).resolve() if args.dir else Path(tempfile.mkdtemp(prefix="baton-demo-"))
+    if dest.exists() and not dest.is_dir():
+        raise UsageError(f"--dir {dest}: not a folder; give a new or empty folder")
     if dest.exists() and any(dest.iterdir()):
         raise UsageError(f"--dir {dest}: the folder is not empty; give a new or empty folder")
     dest.mkdir(parents=True, exist_ok=True)

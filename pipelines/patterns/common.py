@@ -14,7 +14,7 @@ from ..edits.diff import render_unified_diff
 from ..edits.render import render_apply_patch
 from ..edits.tools import edit_tools
 from ..engine import RunContext
-from ..llm.tools import Tool
+from ..llm.tools import Tool, ToolError
 from ..models import ChangeSet, TestReport
 from ..sandbox import Sandbox
 from ..workspace.repomap import RepoMapper
@@ -42,6 +42,7 @@ class SandboxBench:
     ctx: RunContext
     sandbox: Sandbox
     view: WorkspaceView
+    last_edit_error: str | None = None  # the last refused edit, to explain a run that made no change
 
     @property
     def test_command_label(self) -> str:
@@ -59,7 +60,7 @@ class SandboxBench:
 
         tools = edit_tools(self.sandbox, test_command=self.ctx.settings.test_command,
                            test_timeout_s=self.ctx.settings.test_timeout_s, on_tests=on_tests)
-        return [_invalidating(t, view) for t in tools]
+        return [_invalidating(t, self) for t in tools]
 
     async def changeset(self) -> ChangeSet:
         return await self.sandbox.changeset()
@@ -71,14 +72,19 @@ class SandboxBench:
         return report
 
 
-def _invalidating(tool: Tool, view: WorkspaceView) -> Tool:
-    """A write tool that also refreshes the sandbox view's listing after it runs."""
+def _invalidating(tool: Tool, bench: SandboxBench) -> Tool:
+    """A write tool that also refreshes the sandbox view's listing after it runs, and remembers a
+    refused edit (so a run that ends with no change can say why)."""
 
     async def handler(args: dict) -> str:  # type: ignore[type-arg]
         try:
             return await tool.handler(args)
+        except ToolError as e:
+            if tool.name != "run_tests":
+                bench.last_edit_error = f"{tool.name}: {e}"
+            raise
         finally:
-            view.invalidate()
+            bench.view.invalidate()
 
     return Tool(tool.spec, handler, writes=tool.writes)
 

@@ -11,7 +11,16 @@ from ..agents.base import IMPLEMENTER, PLANNER, REVIEWER, Agent, render
 from ..artifacts import render_decisions_json, render_plan_md, render_review_md
 from ..engine import RunContext, RunFailed, RunOutcome
 from ..events import EventType
-from ..models import ChangeSet, ChangesSubmission, Plan, Review, Role, RunStatus, TestReport
+from ..models import (
+    ChangeSet,
+    ChangesSubmission,
+    Plan,
+    Review,
+    Role,
+    RunStatus,
+    StepRecord,
+    TestReport,
+)
 from .common import SandboxBench, Workbench, format_tests
 
 
@@ -35,7 +44,8 @@ async def plan_implement_review(ctx: RunContext) -> RunOutcome:
         reviewer = Agent(ctx, REVIEWER, sb.read_tools(), bench.context)
         gate = TestGate(ctx, bench, sb)
 
-        async with ctx.step("implement", Role.implementer):
+        async with ctx.step("implement", Role.implementer) as step_rec:
+            gate.step = step_rec
             submission = await implementer.run(
                 render("implement_request", task=ctx.task.text, plan=render_plan_md(plan, ctx.task.text),
                        test_command=sb.test_command_label),
@@ -62,15 +72,14 @@ async def plan_implement_review(ctx: RunContext) -> RunOutcome:
             if review.verdict == "approved" or round_no == rounds:
                 break
             revise = f"revise:{round_no}"
-            async with ctx.step(revise, Role.implementer):
-                gate.reset()
+            async with ctx.step(revise, Role.implementer) as step_rec:
+                gate.reset(step_rec)
                 submission = await implementer.run(
                     render("revise_request", round=round_no, review=render_review_md(review, round_no=round_no)),
                     step=revise, on_submit=gate.check)
             changes = await bench.record_changes(sb)
 
     assert review is not None
-    ctx.record.attempts = gate.total_attempts
     if review.verdict == "approved":
         return RunOutcome(RunStatus.succeeded, verdict="approved", changeset=changes, plan=plan, review=review,
                           tests=gate.last)
@@ -95,17 +104,30 @@ class TestGate:
         self.ctx, self.bench, self.sb = ctx, bench, sb
         self.attempts = 0
         self.total_attempts = 0
+        self.empty_submits = 0
         self.last: TestReport | None = None
+        self.step: StepRecord | None = None
 
-    def reset(self) -> None:
+    def reset(self, step: StepRecord | None = None) -> None:
         self.attempts = 0
+        self.empty_submits = 0
+        self.step = step
 
     async def check(self, submission: ChangesSubmission) -> str | None:
         cs: ChangeSet = await self.sb.changeset()
+        allowed = self.ctx.settings.implement_attempts
         if cs.is_empty():
+            self.empty_submits += 1
+            if self.empty_submits >= allowed:
+                why = f"; its last refused edit: {self.sb.last_edit_error}" if self.sb.last_edit_error else ""
+                raise RunFailed(f"the implementer made no change: it submitted {self.empty_submits} time(s) "
+                                f"without changing any file{why}"[:1500])
             return render("no_changes")
         self.attempts += 1
         self.total_attempts += 1
+        self.ctx.record.attempts = self.total_attempts  # recorded as it happens: a failed run keeps it
+        if self.step is not None:
+            self.step.attempts = self.attempts
         await self.bench.record_changes(self.sb)  # kept for the post-mortem even if the run fails here
         report: TestReport | None = await self.sb.run_tests()
         if report is None:  # no test command and none detected: nothing to gate on
@@ -115,7 +137,6 @@ class TestGate:
         await self.ctx.artifact("tests.json", report.model_dump_json(indent=2))
         if report.ok:
             return None
-        allowed = self.ctx.settings.implement_attempts
         if self.attempts < allowed:
             return render("tests_failed", attempt=self.attempts, attempts=allowed, report=format_tests(report))
         raise RunFailed(f"the tests still fail after {self.attempts} attempt(s): {report.summary_line()}"

@@ -1,0 +1,117 @@
+"""The plan gate inside plan-implement-review, at the pattern level: the run pauses after planning,
+the gate's (edited) plan is what the implementer is asked to implement, and a gate that cancels
+stops the run before any sandbox exists."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+from pipeline_helpers import (
+    CODER,
+    FIX_PATCH,
+    PLANNER,
+    REVIEWER,
+    approve,
+    call,
+    make_repo,
+    plan_args,
+    planner_replies,
+    reply,
+    request_text,
+    requests_of,
+    submit,
+    tree_state,
+)
+
+from baton.pipelines.artifacts import parse_plan_md
+from baton.pipelines.config import load_settings
+from baton.pipelines.engine import Engine, RunCancelled
+from baton.pipelines.llm.scripted import ScriptedLLM
+from baton.pipelines.models import Plan, PlanStep, RunStatus, Scope, Task
+from baton.pipelines.patterns.plan_implement_review import plan_implement_review
+
+EDITED_STEP = "Use operator.add instead of the + operator (edited by the user)"
+
+
+def settings(repo: Path, url: str, **extra: object):  # type: ignore[no-untyped-def]
+    return load_settings(repo, env={}, overrides={
+        "base_url": url, "api_key": "not-a-real-key",
+        "roles": {"planner": {"model": PLANNER}, "implementer": {"model": CODER}, "reviewer": {"model": REVIEWER}},
+        "test_command": f"{sys.executable} -m pytest -q", "max_retries": 0, **extra})
+
+
+class EditingGate:
+    """What the editor does with the plan gate on: show plan.md, let the user edit, continue."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Plan, str]] = []
+
+    async def review_plan(self, ctx, plan: Plan, plan_path: Path) -> Plan:  # type: ignore[no-untyped-def]
+        self.seen.append((ctx.record.status.value, plan, await asyncio.to_thread(plan_path.read_text)))
+        return plan.model_copy(update={"steps": [PlanStep(title=EDITED_STEP, files=["calc/ops.py"])]})
+
+
+@pytest.fixture(autouse=True)
+def no_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # the sandbox's pytest needs none
+
+
+async def test_the_implementer_gets_the_plan_the_gate_returns(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    before = tree_state(repo)
+    script = {"models": {
+        PLANNER: planner_replies(),
+        CODER: [reply(call("apply_patch", patch=FIX_PATCH), expect=EDITED_STEP), submit()],
+        REVIEWER: [approve()],
+    }}
+    gate = EditingGate()
+    server = ScriptedLLM(script)
+    with server as url:
+        task = Task(text="Fix add() in calc/ops.py so that the failing test passes.", scope=Scope(root=str(repo)))
+        result = await Engine(repo, settings(repo, url, confirm_plan=True)).run(task, plan_implement_review, gate=gate)
+    rec = result.record
+    assert rec.status is RunStatus.succeeded, rec.error
+    [(status, planned, plan_md)] = gate.seen
+    assert status == "waiting" and planned == Plan.model_validate(plan_args())
+    assert parse_plan_md(plan_md) == planned  # plan.md was written before the pause
+    first = request_text(requests_of(server, CODER)[0])
+    assert f"1. {EDITED_STEP}" in first and "Return a + b from add()" not in first
+    run_dir = repo / ".baton" / "runs" / rec.id
+    assert Plan.model_validate_json((run_dir / "plan.json").read_text()).steps[0].title == EDITED_STEP
+    assert tree_state(repo) == before
+
+
+async def test_without_confirm_plan_the_gate_is_not_asked(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    script = {"models": {
+        PLANNER: planner_replies(),
+        CODER: [reply(call("apply_patch", patch=FIX_PATCH), expect="Return a + b from add()"), submit()],
+        REVIEWER: [approve()],
+    }}
+    gate = EditingGate()
+    with ScriptedLLM(script) as url:
+        task = Task(text="Fix add() in calc/ops.py so that the failing test passes.", scope=Scope(root=str(repo)))
+        rec = (await Engine(repo, settings(repo, url)).run(task, plan_implement_review, gate=gate)).record
+    assert rec.status is RunStatus.succeeded, rec.error
+    assert gate.seen == [] and "plan.json" not in rec.artifacts
+
+
+async def test_a_gate_that_cancels_stops_before_the_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = make_repo(tmp_path / "repo")
+    before = tree_state(repo)
+
+    class Cancelling:
+        async def review_plan(self, ctx, plan, plan_path):  # type: ignore[no-untyped-def]
+            raise RunCancelled("the user discarded the plan")
+
+    server = ScriptedLLM({"models": {PLANNER: planner_replies()}})
+    with server as url:
+        task = Task(text="Fix add() in calc/ops.py so that the failing test passes.", scope=Scope(root=str(repo)))
+        rec = (await Engine(repo, settings(repo, url, confirm_plan=True)).run(task, plan_implement_review,
+                                                                            gate=Cancelling())).record
+    assert rec.status is RunStatus.cancelled and rec.error == "the user discarded the plan"
+    assert [s.name for s in rec.steps] == ["plan"] and requests_of(server, CODER) == []
+    assert tree_state(repo) == before
