@@ -77,7 +77,7 @@ class Settings(_Strict):
     base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1.")
     api_key: SecretStr | None = None
     organization: str | None = None
-    roles: dict[Role, RoleConfig] = Field(default_factory=lambda: {r: RoleConfig(**c) for r, c in DEFAULT_ROLES.items()})
+    roles: dict[Role, RoleConfig] = Field(default_factory=lambda: {Role(r): RoleConfig(**c) for r, c in DEFAULT_ROLES.items()})
 
     test_command: str | None = Field(default=None, description="Shell command for the tests; None detects pytest.")
     test_timeout_s: float = Field(default=300.0, gt=0)
