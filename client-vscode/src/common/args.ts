@@ -1,0 +1,263 @@
+/**
+ * Builds the one argument object each `workspace/executeCommand` carries, and checks the answers.
+ *
+ * Pure and shared by the extension and the integration test, so both speak the same contract.
+ * Bad input (an empty task, no scope) is refused here with a message that says what to do.
+ */
+
+export const SERVER_COMMANDS = {
+    planImplementReview: 'baton.planImplementReview',
+    parallelModules: 'baton.parallelModules',
+    triageFixValidate: 'baton.triageFixValidate',
+    cancelRun: 'baton.cancelRun',
+    continueRun: 'baton.continueRun',
+    listRuns: 'baton.listRuns',
+    showRun: 'baton.showRun',
+    applyRun: 'baton.applyRun',
+    showStats: 'baton.showStats',
+    proposedFiles: 'baton.proposedFiles',
+    proposedContent: 'baton.proposedContent',
+    dismissRun: 'baton.dismissRun',
+} as const;
+
+export type ServerCommand = (typeof SERVER_COMMANDS)[keyof typeof SERVER_COMMANDS];
+
+/** A refused input: the message is for the user as is. */
+export class InputError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = 'InputError';
+    }
+}
+
+export const MAX_TASK_LENGTH = 20_000;
+
+/** Trims a task; an empty or absurdly long one is refused. */
+export function validateTask(task: string | undefined): string {
+    const trimmed = (task ?? '').trim();
+    if (trimmed === '') {
+        throw new InputError('The task is empty: describe what Baton should change, e.g. "add input validation to parse_config".');
+    }
+    if (trimmed.length > MAX_TASK_LENGTH) {
+        throw new InputError(
+            `The task is ${trimmed.length} characters long; keep it under ${MAX_TASK_LENGTH} and put details in a file in the scope.`,
+        );
+    }
+    return trimmed;
+}
+
+/** Message for the input box while the user types; undefined when acceptable. */
+export function taskInputProblem(value: string): string | undefined {
+    try {
+        validateTask(value);
+        return undefined;
+    } catch (error) {
+        return (error as Error).message;
+    }
+}
+
+export interface PlanArgs {
+    task: string;
+    scope?: string;
+    confirmPlan?: boolean;
+}
+
+export function planArgs(task: string | undefined, scope?: string, confirmPlan?: boolean): PlanArgs {
+    const args: PlanArgs = { task: validateTask(task) };
+    if (scope !== undefined) {
+        args.scope = scope;
+    }
+    if (confirmPlan !== undefined) {
+        args.confirmPlan = confirmPlan;
+    }
+    return args;
+}
+
+export function parallelArgs(task: string | undefined, scopes: readonly string[]): { task: string; scopes: string[] } {
+    const unique = [...new Set(scopes)];
+    if (unique.length === 0) {
+        throw new InputError('No modules selected: select one or more files or folders in the Explorer, then run again.');
+    }
+    return { task: validateTask(task), scopes: unique };
+}
+
+export function triageArgs(failure: string | undefined, scope?: string): { failure: string; scope?: string } {
+    const trimmed = (failure ?? '').trim();
+    if (trimmed === '') {
+        throw new InputError('The failure text is empty: paste a CI log, pytest output or issue text (or select it in an editor).');
+    }
+    return scope === undefined ? { failure: trimmed } : { failure: trimmed, scope };
+}
+
+export function runArgs(runId: string | undefined): { runId: string } {
+    if (!runId || runId.trim() === '') {
+        throw new InputError('No run selected: pick a run from "Baton: Show runs".');
+    }
+    return { runId };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function objectAnswer(command: string, value: unknown): Record<string, unknown> {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new Error(`${command} answered ${JSON.stringify(value)}; expected an object. Is the Baton server up to date?`);
+    }
+    return value as Record<string, unknown>;
+}
+
+/** `{runId}` from a run-starting command. */
+export function parseRunId(command: string, value: unknown): string {
+    const runId = objectAnswer(command, value).runId;
+    if (typeof runId !== 'string' || runId === '') {
+        throw new Error(`${command} answered without a runId (${JSON.stringify(value)}).`);
+    }
+    return runId;
+}
+
+export function parseFlag(command: string, value: unknown, key: string): boolean {
+    return objectAnswer(command, value)[key] === true;
+}
+
+export type RunStatus = 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
+export type Verdict = 'approved' | 'rejected' | null;
+
+export interface RunSummary {
+    runId: string;
+    pattern: string;
+    task: string;
+    status: string;
+    verdict: Verdict;
+    durationS: number;
+    createdAt: string;
+    scope: string | null;
+}
+
+export function parseRuns(value: unknown): RunSummary[] {
+    const runs = objectAnswer(SERVER_COMMANDS.listRuns, value).runs;
+    if (!Array.isArray(runs)) {
+        throw new Error(`${SERVER_COMMANDS.listRuns} answered without a runs list.`);
+    }
+    return runs
+        .filter((r: unknown): r is Record<string, unknown> => isRecord(r) && typeof r.runId === 'string')
+        .map((r) => ({
+            runId: r.runId as string,
+            pattern: typeof r.pattern === 'string' ? r.pattern : '?',
+            task: typeof r.task === 'string' ? r.task : '',
+            status: typeof r.status === 'string' ? r.status : '?',
+            verdict: r.verdict === 'approved' || r.verdict === 'rejected' ? r.verdict : null,
+            durationS: typeof r.durationS === 'number' ? r.durationS : 0,
+            createdAt: typeof r.createdAt === 'string' ? r.createdAt : '',
+            scope: typeof r.scope === 'string' ? r.scope : null,
+        }));
+}
+
+export type ProposedKind = 'create' | 'update' | 'delete' | 'rename';
+
+export interface ProposedFile {
+    uri: string;
+    kind: ProposedKind;
+    newUri?: string;
+}
+
+export function parseProposedFiles(value: unknown): ProposedFile[] {
+    const files = objectAnswer(SERVER_COMMANDS.proposedFiles, value).files;
+    if (!Array.isArray(files)) {
+        throw new Error(`${SERVER_COMMANDS.proposedFiles} answered without a files list.`);
+    }
+    const kinds: readonly string[] = ['create', 'update', 'delete', 'rename'];
+    return files
+        .filter((f: unknown): f is Record<string, unknown> => isRecord(f) && typeof f.uri === 'string')
+        .map((f) => {
+            const file: ProposedFile = { uri: f.uri as string, kind: kinds.includes(f.kind as string) ? (f.kind as ProposedKind) : 'update' };
+            if (typeof f.newUri === 'string') {
+                file.newUri = f.newUri;
+            }
+            return file;
+        });
+}
+
+export function parseProposedContent(value: unknown): string | null {
+    const text = objectAnswer(SERVER_COMMANDS.proposedContent, value).text;
+    return typeof text === 'string' ? text : null;
+}
+
+export interface StatRow {
+    pattern: string;
+    runs: number;
+    successRate: number;
+    meanDurationS: number;
+    p50DurationS: number;
+    p95DurationS: number;
+}
+
+export function parseStats(value: unknown): { uri?: string; stats: StatRow[] } {
+    const answer = objectAnswer(SERVER_COMMANDS.showStats, value);
+    const rows = Array.isArray(answer.stats) ? answer.stats : [];
+    const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+    return {
+        uri: typeof answer.uri === 'string' ? answer.uri : undefined,
+        stats: rows
+            .filter((r: unknown): r is Record<string, unknown> => isRecord(r))
+            .map((r) => ({
+                pattern: typeof r.pattern === 'string' ? r.pattern : '?',
+                runs: num(r.runs),
+                successRate: num(r.successRate),
+                meanDurationS: num(r.meanDurationS),
+                p50DurationS: num(r.p50DurationS),
+                p95DurationS: num(r.p95DurationS),
+            })),
+    };
+}
+
+/** "42 s", "3 min 5 s", "1 h 2 min". */
+export function formatDuration(seconds: number): string {
+    if (!Number.isFinite(seconds) || seconds < 0) {
+        return '?';
+    }
+    if (seconds < 10) {
+        return `${seconds.toFixed(1)} s`;
+    }
+    const s = Math.round(seconds);
+    if (s < 60) {
+        return `${s} s`;
+    }
+    if (s < 3600) {
+        return `${Math.floor(s / 60)} min ${s % 60} s`;
+    }
+    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+const STATUS_ICONS: Record<string, string> = {
+    running: '$(sync~spin)',
+    waiting: '$(debug-pause)',
+    succeeded: '$(pass)',
+    failed: '$(error)',
+    cancelled: '$(circle-slash)',
+};
+
+/** A quick-pick row for a run: status icon + task, then pattern, status, verdict and duration. */
+export function runPickItem(run: RunSummary): { label: string; description: string; detail: string } {
+    const icon = STATUS_ICONS[run.status] ?? '$(question)';
+    const task = run.task.length > 80 ? `${run.task.slice(0, 79)}…` : run.task;
+    const parts = [run.pattern, run.status];
+    if (run.verdict !== null) {
+        parts.push(run.verdict);
+    }
+    parts.push(formatDuration(run.durationS));
+    const detail = [run.createdAt, run.scope ?? 'whole workspace', run.runId].filter((p) => p !== '').join(' · ');
+    return { label: `${icon} ${task || run.runId}`, description: parts.join(' · '), detail };
+}
+
+/** Why a typed API key is not usable; undefined when it looks fine. */
+export function apiKeyInputProblem(value: string): string | undefined {
+    const key = value.trim();
+    if (key === '') {
+        return 'The API key is empty: paste the key from your provider.';
+    }
+    if (/\s/.test(key)) {
+        return 'An API key has no spaces or line breaks: paste only the key.';
+    }
+    return undefined;
+}

@@ -1,0 +1,161 @@
+/**
+ * Reads the `baton.*` settings and turns them into the server's initialization options.
+ *
+ * Pure: it sees configuration through {@link ConfigLike}, so unit tests run without VS Code.
+ * The API key is never a setting; it arrives from SecretStorage and is merged in here.
+ */
+
+export const ROLES = ['planner', 'implementer', 'reviewer', 'triager', 'decomposer'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** The part of `vscode.WorkspaceConfiguration` this module needs. */
+export interface ConfigLike {
+    get<T>(section: string): T | undefined;
+}
+
+export type TraceSetting = 'off' | 'messages' | 'verbose';
+
+export interface BatonSettings {
+    interpreter: string;
+    models: Partial<Record<Role, string>>;
+    baseUrl?: string;
+    testCommand?: string;
+    needsConfirmation: boolean;
+    confirmPlan: boolean;
+    concurrency?: number;
+    trace: TraceSetting;
+    /** Settings whose values were wrong and were ignored: shown once in the log. */
+    problems: string[];
+}
+
+/** What the server receives in `initializationOptions` and `{settings: {baton: ...}}`. */
+export interface InitializationOptions {
+    models: Partial<Record<Role, string>>;
+    baseUrl?: string;
+    apiKey?: string;
+    testCommand?: string;
+    needsConfirmation?: boolean;
+    confirmPlan?: boolean;
+    concurrency?: number;
+}
+
+/** Settings that change the server process itself: a change restarts it. */
+export const RESTART_SETTINGS = ['baton.interpreter'] as const;
+
+function text(config: ConfigLike, key: string, problems: string[]): string | undefined {
+    const value = config.get<unknown>(key);
+    if (value === undefined || value === null) {
+        return undefined;
+    }
+    if (typeof value !== 'string') {
+        problems.push(`baton.${key} must be a string (got ${JSON.stringify(value)}); ignored`);
+        return undefined;
+    }
+    const trimmed = value.trim();
+    return trimmed === '' ? undefined : trimmed;
+}
+
+function flag(config: ConfigLike, key: string, fallback: boolean, problems: string[]): boolean {
+    const value = config.get<unknown>(key);
+    if (value === undefined || value === null) {
+        return fallback;
+    }
+    if (typeof value !== 'boolean') {
+        problems.push(`baton.${key} must be true or false (got ${JSON.stringify(value)}); using ${fallback}`);
+        return fallback;
+    }
+    return value;
+}
+
+/** Reads `baton.*` (a `workspace.getConfiguration('baton')`); a wrong value is reported, never fatal. */
+export function readSettings(config: ConfigLike): BatonSettings {
+    const problems: string[] = [];
+    const models: Partial<Record<Role, string>> = {};
+    for (const role of ROLES) {
+        const model = text(config, `models.${role}`, problems);
+        if (model !== undefined) {
+            models[role] = model;
+        }
+    }
+    const baseUrl = text(config, 'baseUrl', problems);
+    if (baseUrl !== undefined && !/^https?:\/\/[^\s/]+/i.test(baseUrl)) {
+        problems.push(`baton.baseUrl must be an http(s) URL such as http://localhost:11434/v1 (got "${baseUrl}"); ignored`);
+    }
+    let concurrency: number | undefined;
+    const rawConcurrency = config.get<unknown>('concurrency');
+    if (rawConcurrency !== undefined && rawConcurrency !== null) {
+        if (typeof rawConcurrency === 'number' && Number.isInteger(rawConcurrency) && rawConcurrency >= 1) {
+            concurrency = rawConcurrency;
+        } else {
+            problems.push(`baton.concurrency must be a whole number ≥ 1 (got ${JSON.stringify(rawConcurrency)}); ignored`);
+        }
+    }
+    const rawTrace = config.get<unknown>('trace.server');
+    let trace: TraceSetting = 'off';
+    if (rawTrace === 'messages' || rawTrace === 'verbose' || rawTrace === 'off') {
+        trace = rawTrace;
+    } else if (rawTrace !== undefined && rawTrace !== null) {
+        problems.push(`baton.trace.server must be "off", "messages" or "verbose" (got ${JSON.stringify(rawTrace)}); using "off"`);
+    }
+    return {
+        interpreter: text(config, 'interpreter', problems) ?? '',
+        models,
+        baseUrl: baseUrl !== undefined && /^https?:\/\/[^\s/]+/i.test(baseUrl) ? baseUrl : undefined,
+        testCommand: text(config, 'testCommand', problems),
+        needsConfirmation: flag(config, 'needsConfirmation', true, problems),
+        confirmPlan: flag(config, 'confirmPlan', false, problems),
+        concurrency,
+        trace,
+        problems,
+    };
+}
+
+/** Builds the server's options: unset keys are omitted, the key only comes from `apiKey`. */
+export function toInitializationOptions(settings: BatonSettings, apiKey?: string): InitializationOptions {
+    const options: InitializationOptions = { models: { ...settings.models } };
+    if (settings.baseUrl !== undefined) {
+        options.baseUrl = settings.baseUrl;
+    }
+    const key = apiKey?.trim();
+    if (key) {
+        options.apiKey = key;
+    }
+    if (settings.testCommand !== undefined) {
+        options.testCommand = settings.testCommand;
+    }
+    options.needsConfirmation = settings.needsConfirmation;
+    options.confirmPlan = settings.confirmPlan;
+    if (settings.concurrency !== undefined) {
+        options.concurrency = settings.concurrency;
+    }
+    return options;
+}
+
+/** The payload of `workspace/didChangeConfiguration`. */
+export function didChangeConfigurationPayload(options: InitializationOptions): { settings: { baton: InitializationOptions } } {
+    return { settings: { baton: options } };
+}
+
+/**
+ * Expands `~`, `${workspaceFolder}` and `${userHome}` in `baton.interpreter`; a relative path is
+ * taken relative to the workspace folder, so `.venv/bin/python` works in settings.json.
+ */
+export function expandInterpreterPath(raw: string, workspaceFolder: string | undefined, home: string, sep = '/'): string {
+    let value = raw.trim();
+    if (value === '') {
+        return '';
+    }
+    value = value.replace(/\$\{userHome\}/g, home);
+    if (workspaceFolder !== undefined) {
+        value = value.replace(/\$\{workspaceFolder\}/g, workspaceFolder);
+    }
+    if (value === '~' || value.startsWith('~/') || value.startsWith('~\\')) {
+        value = home + value.slice(1);
+    }
+    const absolute = value.startsWith('/') || value.startsWith('\\') || /^[a-zA-Z]:[\\/]/.test(value);
+    const hasSeparator = value.includes('/') || value.includes('\\');
+    if (!absolute && hasSeparator && workspaceFolder !== undefined) {
+        value = workspaceFolder.replace(/[\\/]+$/, '') + sep + value.replace(/^\.[\\/]/, '');
+    }
+    return value;
+}
