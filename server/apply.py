@@ -32,6 +32,7 @@ class ApplyOutcome:
     skipped_ops: list[str] = field(default_factory=list)
     failure_reason: str | None = None
     hunks: int = 0
+    texts: dict[str, str] = field(default_factory=dict)  # path → text the editor now has (applied only)
 
 
 def client_edit_options(ls: Any, needs_confirmation: bool, label: str, descriptions: dict[str, str]) -> EditOptions:
@@ -96,6 +97,8 @@ async def rebase(ls: Any, root: Path, cs: ChangeSet) -> tuple[ChangeSet, dict[st
             edits.append(e)
             continue
         target = e.new_text if e.new_text is not None else e.old_text
+        if now == target and e.kind is EditKind.update:
+            continue  # already there (applied before)
         try:
             merged = three_way_merge(e.old_text, target, now, e.path)
         except MergeConflict as conflict:
@@ -134,7 +137,8 @@ async def send_changeset(
         outcome.rebased = True
     for attempt in (1, 2):
         if cs.is_empty():
-            outcome.failure_reason = "nothing left to apply"
+            outcome.failure_reason = ("nothing left to apply" if outcome.left_alone
+                                      else "the proposed changes are already in the files")
             return outcome
         built = build_workspace_edit(cs, root, versions, opts)
         outcome.skipped_ops, outcome.hunks = built.skipped, built.hunk_count
@@ -143,6 +147,7 @@ async def send_changeset(
         if result.applied:
             outcome.applied = True
             outcome.failure_reason = None
+            outcome.texts = {e.target_path: e.new_text for e in cs.edits if e.new_text is not None}
             return outcome
         outcome.failure_reason = result.failure_reason or "the editor did not apply the edit"
         if attempt == 2:

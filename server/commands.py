@@ -5,20 +5,25 @@ starts nothing. Run commands answer at once with the run id."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
-from pygls.exceptions import JsonRpcInvalidParams, JsonRpcInvalidRequest
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
 from pygls.uris import to_fs_path
 
 from baton.pipelines.artifacts import PlanParseError
-from baton.pipelines.config import ConfigError
+from baton.pipelines.config import ConfigError, Settings
 from baton.pipelines.models import ChangeSet, Pattern, RunRecord, Scope, Task
 from baton.pipelines.store import RunNotFound
 
 T = TypeVar("T", bound=BaseModel)
+Handler = Callable[..., Awaitable[dict[str, Any]]]
 
 PLAN_IMPLEMENT_REVIEW = "baton.planImplementReview"
 CANCEL_RUN = "baton.cancelRun"
@@ -31,6 +36,11 @@ PROPOSED_FILES = "baton.proposedFiles"
 PROPOSED_CONTENT = "baton.proposedContent"
 DISMISS_RUN = "baton.dismissRun"
 DISMISS_FINDING = "baton.dismissFinding"
+
+
+# Pattern → "module:function", imported by the run host (never by the server: the openai SDK
+# alone takes ~0.5 s to import, and runs do not execute here).
+PATTERNS = {Pattern.plan_implement_review: "baton.pipelines.patterns.plan_implement_review:plan_implement_review"}
 
 
 class Args(BaseModel):
@@ -77,7 +87,7 @@ def parse_args(command: str, raw: tuple[Any, ...], model: type[T]) -> T:
     if len(raw) > 1:
         raise JsonRpcInvalidParams(message=f"{command}: expected one argument object, got {len(raw)} arguments")
     value = raw[0] if raw else {}
-    if value is None:
+    if value is None or value == []:  # Lua's empty table {} is sent as [] by Neovim
         value = {}
     if not isinstance(value, dict):
         raise JsonRpcInvalidParams(message=f"{command}: the argument must be an object like "
@@ -102,15 +112,14 @@ def _example(model: type[BaseModel]) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def resolve_scope(ls: Any, scope_uri: str | None) -> Scope:
-    """The workspace folder holding the scope (or the first folder), and the scope inside it."""
-    folders = [Path(to_fs_path(f.uri)).resolve() for f in ls.workspace.folders.values()] if ls.workspace.folders else []
-    if not folders and ls.workspace.root_path:
-        folders = [Path(ls.workspace.root_path).resolve()]
+def resolve_scope(folders: list[Path], scope_uri: str | None) -> Scope:
+    """The workspace folder holding the scope (or the first folder), and the scope inside it.
+
+    Touches the disk (resolve, exists): call it off the event loop."""
     if scope_uri is not None:
         if not scope_uri.startswith("file:"):
             raise JsonRpcInvalidParams(message=f"`scope`: expected a file:// URI of a file or folder, got {scope_uri!r}")
-        path = Path(to_fs_path(scope_uri)).resolve()
+        path = Path(to_fs_path(scope_uri) or scope_uri).resolve()
         root = next((f for f in sorted(folders, key=lambda p: -len(p.parts)) if f == path or f in path.parents), None)
         if root is None:
             raise JsonRpcInvalidParams(message=f"`scope`: {path} is not inside an open workspace folder")
@@ -136,19 +145,28 @@ async def load_changeset(store: Any, run_id: str) -> ChangeSet:
     return ChangeSet.model_validate_json(text)
 
 
-def _settings(ls: Any, root: Path) -> Any:
+async def _settings(ls: Any, root: Path) -> Any:
     try:
-        settings, warnings = ls.settings_for(root)
+        settings, warnings = await ls.settings_async(root)
     except ConfigError as e:
-        raise JsonRpcInvalidRequest(message=f"Baton settings: {e}") from None
+        for w in getattr(e, "option_warnings", []):
+            ls.warn_once(w)
+        raise JsonRpcInvalidRequest(message=f"Baton settings: {e}. Fix it and run the command again.") from None
     for w in warnings:
         ls.warn_once(w)
     return settings
 
 
-def _require_key(settings: Any) -> None:
+def _is_openai(url: str | None) -> bool:
+    """Same rule as baton.pipelines.llm.client.is_openai_endpoint (no base URL means OpenAI's);
+    not imported from there because that module imports the openai SDK (~0.5 s, on the loop)."""
+    host = (urlparse(url or "https://api.openai.com/v1").hostname or "").lower()
+    return host == "api.openai.com" or host.endswith(".api.openai.com")
+
+
+def _require_key(settings: Settings) -> None:
     """Fail the command at once (not minutes later) when OpenAI's endpoint has no key."""
-    if settings.api_key is None and not any(settings.base_url_for(r) for r in settings.roles):
+    if settings.api_key is None and any(_is_openai(settings.base_url_for(r)) for r in settings.roles):
         raise JsonRpcInvalidRequest(
             message="No API key: Baton talks to api.openai.com but no key is set. Use 'Baton: Set API key', "
                     "set OPENAI_API_KEY for the server, or point baton.baseUrl at a local endpoint (Ollama, vLLM).",
@@ -162,41 +180,62 @@ def _run(ls: Any, run_id: str) -> Any:
     return run
 
 
-def _store_for(ls: Any, run_id: str) -> tuple[Any, RunRecord]:
-    """Find a run in the session or in any workspace folder's store."""
+async def _store_for(ls: Any, run_id: str) -> tuple[Any, RunRecord]:
+    """Find a run in the session or in any workspace folder's store (SQLite: off the loop)."""
     run = ls.runs.get(run_id)
     roots = [run.workspace] if run else ls.workspace_roots()
     for root in roots:
         store = ls.runs.store(root)
         try:
-            return store, store.get(run_id)
+            return store, await asyncio.to_thread(store.get, run_id)
         except RunNotFound:
             continue
     raise JsonRpcInvalidParams(message=f"`runId`: no run {run_id!r} in this workspace; baton.listRuns lists them")
 
 
+def _command(server: Any, name: str) -> Callable[[Handler], Handler]:
+    """`@_command(server, name)`, and every JSON-RPC error the handler raises starts with the
+    command's name, so the editor's error popup says which command failed."""
+
+    def decorator(fn: Handler) -> Handler:
+        @functools.wraps(fn)
+        async def handler(ls: Any, *raw: Any) -> dict[str, Any]:
+            try:
+                return await fn(ls, *raw)
+            except JsonRpcException as e:
+                if not e.message.startswith(name):
+                    e.message = f"{name}: {e.message}"
+                    e.args = (e.message,)
+                raise
+
+        server.command(name)(handler)
+        return fn
+
+    return decorator
+
+
 def install(server: Any) -> None:
     """Register every command on the pygls server."""
-    from baton.pipelines.patterns.plan_implement_review import plan_implement_review
 
-    @server.command(PLAN_IMPLEMENT_REVIEW)
+    @_command(server, PLAN_IMPLEMENT_REVIEW)
     async def plan_implement_review_cmd(ls: Any, *raw: Any) -> dict[str, Any]:
         args = parse_args(PLAN_IMPLEMENT_REVIEW, raw, PlanImplementReviewArgs)
-        scope = resolve_scope(ls, args.scope)
-        settings = _settings(ls, Path(scope.root))
+        scope = await asyncio.to_thread(resolve_scope, ls.workspace_roots(), args.scope)
+        settings = await _settings(ls, Path(scope.root))
         _require_key(settings)
-        confirm = settings.confirm_plan if args.confirm_plan is None else args.confirm_plan
+        if args.confirm_plan is not None:
+            settings = settings.model_copy(update={"confirm_plan": args.confirm_plan})
         task = Task(text=args.task, scope=scope, pattern=Pattern.plan_implement_review)
-        run = ls.runs.start(task, plan_implement_review, settings, confirm_plan=confirm)
+        run = await ls.runs.start(task, PATTERNS[Pattern.plan_implement_review], settings)
         return {"runId": run.id}
 
-    @server.command(CANCEL_RUN)
+    @_command(server, CANCEL_RUN)
     async def cancel_run(ls: Any, *raw: Any) -> dict[str, Any]:
         args = parse_args(CANCEL_RUN, raw, RunIdArgs)
         _run(ls, args.run_id)
         return {"cancelled": ls.runs.cancel(args.run_id)}
 
-    @server.command(CONTINUE_RUN)
+    @_command(server, CONTINUE_RUN)
     async def continue_run(ls: Any, *raw: Any) -> dict[str, Any]:
         args = parse_args(CONTINUE_RUN, raw, RunIdArgs)
         _run(ls, args.run_id)
@@ -208,23 +247,25 @@ def install(server: Any) -> None:
             raise JsonRpcInvalidRequest(message=str(e)) from None
         return {"continued": True, "steps": len(plan.steps)}
 
-    @server.command(LIST_RUNS)
+    @_command(server, LIST_RUNS)
     async def list_runs(ls: Any, *raw: Any) -> dict[str, Any]:
         args = parse_args(LIST_RUNS, raw, ListRunsArgs)
-        records: dict[str, RunRecord] = {}
-        for root in ls.workspace_roots():
-            for rec in await asyncio.to_thread(ls.runs.store(root).list, args.limit):
-                records[rec.id] = rec
+        stores = [ls.runs.store(root) for root in ls.workspace_roots()]
+
+        def read_all() -> list[RunRecord]:  # one hop off the loop for every folder's index
+            return [rec for store in stores for rec in store.list(args.limit)]
+
+        records = {rec.id: rec for rec in await asyncio.to_thread(read_all)}
         for run in ls.runs.runs.values():  # live state beats the last saved record
             if run.handle is not None:
                 records[run.id] = run.result.record if run.result else run.handle.record
         ordered = sorted(records.values(), key=lambda r: (r.created_at, r.id), reverse=True)[: args.limit]
         return {"runs": [run_summary(r) for r in ordered]}
 
-    @server.command(SHOW_RUN)
+    @_command(server, SHOW_RUN)
     async def show_run(ls: Any, *raw: Any) -> dict[str, Any]:
         args = parse_args(SHOW_RUN, raw, RunIdArgs)
-        store, rec = _store_for(ls, args.run_id)
+        store, rec = await _store_for(ls, args.run_id)
         out: dict[str, Any] = {}
         for key, name in (("plan", "plan.md"), ("review", "review.md"), ("triage", "triage.md"), ("diff", "changes.diff")):
             path = store.run_dir(rec.id) / name
@@ -237,17 +278,17 @@ def install(server: Any) -> None:
             raise JsonRpcInvalidRequest(message=f"run {rec.id} has no documents yet (status {rec.status.value})")
         return out
 
-    @server.command(APPLY_RUN)
+    @_command(server, APPLY_RUN)
     async def apply_run(ls: Any, *raw: Any) -> dict[str, Any]:
         args = parse_args(APPLY_RUN, raw, RunIdArgs)
-        store, rec = _store_for(ls, args.run_id)
+        store, rec = await _store_for(ls, args.run_id)
         cs = await load_changeset(store, rec.id)
         run = ls.runs.get(rec.id) or ls.runs.adopt(rec)
         outcome = await ls.runs.send_edit(run, cs)
         return {"applied": outcome.applied, "rebased": outcome.rebased, "leftAlone": outcome.left_alone,
                 "failureReason": outcome.failure_reason}
 
-    @server.command(SHOW_STATS)
+    @_command(server, SHOW_STATS)
     async def show_stats(ls: Any, *raw: Any) -> dict[str, Any]:
         parse_args(SHOW_STATS, raw, NoArgs)
         roots = ls.workspace_roots()
@@ -265,10 +306,10 @@ def install(server: Any) -> None:
                                        "p95DurationS": s.p95_duration_s, "finished": s.finished,
                                        "succeeded": s.succeeded} for s in stats]}
 
-    @server.command(PROPOSED_FILES)
+    @_command(server, PROPOSED_FILES)
     async def proposed_files(ls: Any, *raw: Any) -> dict[str, Any]:
         args = parse_args(PROPOSED_FILES, raw, RunIdArgs)
-        store, rec = _store_for(ls, args.run_id)
+        store, rec = await _store_for(ls, args.run_id)
         cs = await load_changeset(store, rec.id)
         root = Path(rec.scope.root)
         files = []
@@ -279,27 +320,28 @@ def install(server: Any) -> None:
             files.append(item)
         return {"files": files}
 
-    @server.command(PROPOSED_CONTENT)
+    @_command(server, PROPOSED_CONTENT)
     async def proposed_content(ls: Any, *raw: Any) -> dict[str, Any]:
         args = parse_args(PROPOSED_CONTENT, raw, ProposedContentArgs)
-        store, rec = _store_for(ls, args.run_id)
+        store, rec = await _store_for(ls, args.run_id)
         cs = await load_changeset(store, rec.id)
-        root = Path(rec.scope.root).resolve()
-        try:
-            rel = Path(to_fs_path(args.uri)).resolve().relative_to(root).as_posix()
-        except ValueError:
-            raise JsonRpcInvalidParams(message=f"`uri`: {args.uri} is not in run {rec.id}'s workspace") from None
+        # pure string work (normpath/relpath of absolute paths make no syscalls): fine on the loop
+        root = os.path.normpath(rec.scope.root)  # noqa: ASYNC240
+        path = os.path.normpath(to_fs_path(args.uri) or "") if args.uri.startswith("file:") else ""  # noqa: ASYNC240
+        if not path.startswith(root + os.sep):
+            raise JsonRpcInvalidParams(message=f"`uri`: {args.uri} is not a file in run {rec.id}'s workspace ({root})")
+        rel = Path(os.path.relpath(path, root)).as_posix()  # noqa: ASYNC240
         for e in cs.edits:
             if rel in (e.path, e.new_path):
                 return {"text": e.new_text}
         raise JsonRpcInvalidParams(message=f"`uri`: run {rec.id} proposes no change to {rel}")
 
-    @server.command(DISMISS_RUN)
+    @_command(server, DISMISS_RUN)
     async def dismiss_run(ls: Any, *raw: Any) -> dict[str, Any]:
         args = parse_args(DISMISS_RUN, raw, RunIdArgs)
         return {"dismissed": ls.runs.findings.dismiss(args.run_id)}
 
-    @server.command(DISMISS_FINDING)
+    @_command(server, DISMISS_FINDING)
     async def dismiss_finding(ls: Any, *raw: Any) -> dict[str, Any]:
         args = parse_args(DISMISS_FINDING, raw, DismissFindingArgs)
         if args.index is None:

@@ -133,7 +133,7 @@ def build_workspace_edit(
                     text_document=lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=versions.get(e.path)),
                     edits=edits))
             else:
-                plain[uri] = list(edits)
+                plain[uri] = [lsp.TextEdit(range=te.range, new_text=te.new_text) for te in edits]
         elif e.kind is EditKind.create:
             assert e.new_text is not None
             if opts.document_changes and opts.resource_operations:

@@ -68,6 +68,7 @@ def settings_for(workspace: Path, options: Mapping[str, Any], env: Mapping[str, 
                                  overrides_source="editor settings (baton.*)"), warnings
         except ConfigError as e:
             if not e.source.startswith("editor settings") or not _drop(opts, e.key):
+                e.option_warnings = warnings  # type: ignore[attr-defined]  # dropped so far: say them too
                 raise
             warnings.append(f"Baton: ignoring the editor setting `{e.key}`: {e.problem}")
     raise ConfigError("editor settings (baton.*)", "<many>", "too many invalid settings")

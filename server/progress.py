@@ -1,8 +1,9 @@
 """Engine events → what the editor shows: work-done progress, log messages, documents,
 and the `baton/runUpdate` notification that drives the VS Code status bar.
 
-Event subscribers are synchronous (called inside the run's task), so anything that is an
-LSP *request* (showDocument) is scheduled as a task kept alive by the run manager.
+Events arrive from the run host (runproxy.py) on the server's loop and are handled
+synchronously, so anything that is an LSP *request* (showDocument, the progress `create`) is
+scheduled as a task kept alive by the run manager.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ def supports_show_document(ls: Any) -> bool:
     return bool(caps and caps.window and caps.window.show_document and caps.window.show_document.support)
 
 
+def supports_configuration(ls: Any) -> bool:
+    caps = ls.client_capabilities
+    return bool(caps and caps.workspace and caps.workspace.configuration)
+
+
 def supports_progress(ls: Any) -> bool:
     caps = ls.client_capabilities
     return bool(caps and caps.window and caps.window.work_done_progress)
@@ -49,45 +55,64 @@ def supports_progress(ls: Any) -> bool:
 class ProgressReporter:
     """Maps one run's events to the editor; created by the run manager per run."""
 
-    def __init__(self, ls: Any, run: ServerRun, spawn: Callable[[Any], None]) -> None:
+    def __init__(self, ls: Any, run: ServerRun, spawn: Callable[[Any], Any]) -> None:
         self.ls = ls
         self.run = run
         self.spawn = spawn
         self.token: str | None = None
-        self.began = False
+        # new → creating → open → closed; or off (no client support, or the client refused)
+        self.state = "new"
         self._pending: list[lsp.WorkDoneProgressReport] = []
+        self._end_message: str | None = None
+
+    @property
+    def began(self) -> bool:
+        return self.state == "open"
 
     # -------------------------------------------------------------- lifecycle
 
     async def begin(self) -> None:
-        """Create the server-initiated progress (the command has already answered)."""
-        if not supports_progress(self.ls):
+        """Create the server-initiated progress (the command has already answered).
+
+        Reports and the end that arrive while the client has not answered `create` yet are
+        kept and sent after `begin`, so a fast run still shows begin → report → end."""
+        if self.state != "new":
             return
+        if not supports_progress(self.ls):
+            self.state = "off"
+            return
+        self.state = "creating"
         token = f"baton-run-{self.run.id}"
         try:
             await self.ls.work_done_progress.create_async(token)
         except Exception as e:  # a client may refuse; logs still flow
             log.info("client refused work-done progress: %s", e)
+            self.state = "off"
+            self._pending.clear()
             return
         self.token = token
         title = "Baton: " + self.run.task_text.splitlines()[0][:80]
         self.ls.work_done_progress.begin(token, lsp.WorkDoneProgressBegin(title=title, cancellable=True,
                                                                           message="starting", percentage=0))
-        self.began = True
+        self.state = "open"
         for report in self._pending:
             self.ls.work_done_progress.report(token, report)
         self._pending.clear()
+        if self._end_message is not None:
+            self.end(self._end_message)
 
     def end(self, message: str) -> None:
-        if self.token and self.began:
+        if self.state == "open" and self.token:
             self.ls.work_done_progress.end(self.token, lsp.WorkDoneProgressEnd(message=message))
-            self.began = False
+            self.state = "closed"
+        elif self.state in ("new", "creating"):
+            self._end_message = message
 
     def _report(self, message: str, percentage: int | None = None) -> None:
         report = lsp.WorkDoneProgressReport(message=message, percentage=percentage, cancellable=True)
-        if self.token and self.began:
+        if self.state == "open" and self.token:
             self.ls.work_done_progress.report(self.token, report)
-        elif self.token is None and supports_progress(self.ls):
+        elif self.state in ("new", "creating"):
             self._pending.append(report)
 
     def notify_update(self, status: str, step: str | None = None, message: str | None = None,
@@ -131,6 +156,8 @@ class ProgressReporter:
             if name in ("plan.md", "review.md", "triage.md") and path:
                 self.spawn(self.show_document(Path(path)))
         elif t is EventType.waiting:
+            if ev.data.get("path"):
+                self.run.plan_path = Path(ev.data["path"])
             self._report("waiting: edit plan.md, then run Baton: Continue run")
             self.notify_update("waiting", step=self.run.step, message="plan ready: edit plan.md, then Continue run")
             self.ls.window_show_message(lsp.ShowMessageParams(

@@ -4,7 +4,7 @@ file's text is the proposal, and cleared when the file changes or the run is dis
 
 from __future__ import annotations
 
-import asyncio
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,26 +41,30 @@ class FindingsBoard:
         self.ls = ls
         self.by_uri: dict[str, FileFindings] = {}
 
-    async def publish(self, run_id: str, root: Path, findings: list[Finding], proposed: dict[str, str]) -> int:
-        """Show a run's findings on files whose current text is the proposal. Returns the count shown."""
+    def publish(self, run_id: str, root: Path, findings: list[Finding], proposed: dict[str, str],
+                applied: dict[str, str]) -> int:
+        """Show a run's findings on the files the editor just applied. Returns the count shown.
+
+        Findings name lines of the proposal; `applied` is the text the editor now has (the
+        proposal, or the proposal rebased onto the user's edits), so each line is mapped
+        through the rebase, and a finding on a line the rebase changed is dropped. The
+        editor said it applied the edit, so its didChange may still be on the way: the text
+        is trusted, and the first change that differs clears the findings (on_change)."""
         grouped: dict[str, FileFindings] = {}
         for i, f in enumerate(findings):
-            text = proposed.get(f.path)
-            if text is None:
+            before, after = proposed.get(f.path), applied.get(f.path)
+            if before is None or after is None:
+                continue
+            line = map_line(before, after, f.line or 1)
+            if line is None:
                 continue
             uri = path_to_uri(root, f.path)
-            ff = grouped.setdefault(uri, FileFindings(run_id, uri, text))
-            ff.findings.append((i, f))
-        shown = 0
+            ff = grouped.setdefault(uri, FileFindings(run_id, uri, after))
+            ff.findings.append((i, f.model_copy(update={"line": line})))
         for uri, ff in grouped.items():
-            doc = self.ls.workspace.text_documents.get(uri)
-            current = doc.source if doc is not None else await asyncio.to_thread(_read, uri)
-            if current != ff.proposed_text:
-                continue  # not applied (or changed since): the lines would be wrong
             self.by_uri[uri] = ff
             self._send(uri)
-            shown += len(ff.findings)
-        return shown
+        return sum(len(ff.findings) for ff in grouped.values())
 
     def _send(self, uri: str) -> None:
         ff = self.by_uri.get(uri)
@@ -136,12 +140,12 @@ class FindingsBoard:
         return actions
 
 
-def _read(uri: str) -> str | None:
-    from pygls.uris import to_fs_path
-
-    path = to_fs_path(uri)
-    try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            return fh.read()
-    except OSError:
-        return None
+def map_line(before: str, after: str, line: int) -> int | None:
+    """1-based `line` of `before` → its line in `after`, or None when the line itself changed."""
+    if before == after:
+        return line
+    a, b = before.splitlines(), after.splitlines()
+    for tag, i1, i2, j1, _ in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal" and i1 < line <= i2:
+            return j1 + (line - i1)
+    return None

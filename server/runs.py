@@ -1,10 +1,14 @@
 """Runs started from the editor: background tasks with strong references, progress, the
-plan gate, and what happens when a run ends (edit sent for inline review, findings shown)."""
+plan gate, and what happens when a run ends (edit sent for inline review, findings shown).
+
+The runs themselves execute in the run host, a child process (runhost.py, runproxy.py), so
+this process only speaks LSP: a busy run cannot slow the editor's requests down."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,13 +18,14 @@ from lsprotocol import types as lsp
 
 from baton.pipelines.artifacts import parse_plan_md
 from baton.pipelines.config import Settings
-from baton.pipelines.engine import Engine, OverlayDoc, PatternFn, RunContext, RunHandle, RunResult
+from baton.pipelines.engine import OverlayDoc, RunResult
 from baton.pipelines.models import ChangeSet, Plan, RunStatus, Task
-from baton.pipelines.store import RunStore
+from baton.pipelines.store import RunStore, new_run_id
 
 from .apply import send_changeset
 from .progress import ProgressReporter
 from .review import FindingsBoard
+from .runproxy import RunHost, RunProxy
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +35,12 @@ class ServerRun:
     id: str
     task_text: str
     workspace: Path
-    needs_confirmation: bool
     versions: dict[str, int | None]
-    handle: RunHandle | None = None
+    handle: RunProxy | None = None
     reporter: ProgressReporter | None = None
     step: str | None = None
     result: RunResult | None = None
     plan_path: Path | None = None
-    gate: asyncio.Future[Plan] | None = None
     edit_outcome: Any = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -53,8 +56,14 @@ class RunManager:
         self.ls = ls
         self.runs: dict[str, ServerRun] = {}
         self.findings = FindingsBoard(ls)
+        self.host = RunHost()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stores: dict[Path, RunStore] = {}
+
+    def warm_up(self, *patterns: str) -> None:
+        """Start the run host now, importing the patterns, so the first run does not wait for it."""
+        self.host.preload = sorted(set(self.host.preload) | set(patterns))
+        self.spawn(self.host.ensure())
 
     # -------------------------------------------------------------- plumbing
 
@@ -72,21 +81,25 @@ class RunManager:
         return task
 
     def store(self, workspace: Path) -> RunStore:
-        ws = workspace.resolve()
+        """One store per workspace root (roots come resolved: workspace_roots, run records)."""
+        ws = Path(workspace)
         if ws not in self._stores:
             self._stores[ws] = RunStore(ws)
         return self._stores[ws]
 
     def snapshot(self, root: Path) -> tuple[dict[str, OverlayDoc], dict[str, int | None]]:
-        """Open buffers under the root (text + version): they take precedence over disk."""
+        """Open buffers under the root (text + version): they take precedence over disk.
+
+        Runs on the event loop, so paths are compared as strings (no syscalls); the root is
+        already resolved, and a buffer opened through a symlink is simply not in the overlay."""
         overlay: dict[str, OverlayDoc] = {}
         versions: dict[str, int | None] = {}
-        root = root.resolve()
+        prefix = str(root).rstrip(os.sep) + os.sep
         for doc in list(self.ls.workspace.text_documents.values()):
-            try:
-                rel = Path(doc.path).resolve().relative_to(root).as_posix()
-            except (ValueError, OSError):
+            path = os.path.normpath(doc.path)
+            if not path.startswith(prefix):
                 continue
+            rel = Path(path[len(prefix):]).as_posix()
             if rel.startswith((".baton/", ".git/")):
                 continue
             overlay[rel] = OverlayDoc(doc.source, doc.version)
@@ -95,18 +108,16 @@ class RunManager:
 
     # -------------------------------------------------------------- start / cancel / continue
 
-    def start(self, task: Task, pattern: PatternFn, settings: Settings, *, confirm_plan: bool) -> ServerRun:
+    async def start(self, task: Task, pattern: str, settings: Settings) -> ServerRun:
+        """Start a run in the run host and return at once (no model is waited on).
+        `pattern` is "module:function"; settings.confirm_plan turns on the plan gate."""
         root = Path(task.scope.root)
         overlay, versions = self.snapshot(root)
-        engine = Engine(root, settings, store=self.store(root))
-        from baton.pipelines.store import new_run_id
-
-        run = ServerRun(id=new_run_id(), task_text=task.text, workspace=root,
-                        needs_confirmation=settings.needs_confirmation, versions=versions)
+        run = ServerRun(id=new_run_id(), task_text=task.text, workspace=root, versions=versions)
         run.reporter = ProgressReporter(self.ls, run, self.spawn)
+        run.handle = await self.host.start(run.id, pattern, task, settings, overlay, settings.confirm_plan,
+                                           on_event=run.reporter)
         self.runs[run.id] = run
-        run.handle = engine.start(task, pattern, run_id=run.id, subscribers=[run.reporter],
-                                  gate=_Gate(self, run) if confirm_plan else None, overlay=overlay)
         self.spawn(run.reporter.begin())
         run.reporter.notify_update("running", message="starting")
         self.spawn(self._finish(run))
@@ -114,10 +125,8 @@ class RunManager:
 
     def adopt(self, rec: Any) -> ServerRun:
         """A run from an earlier session (or the CLI), so its edit can be sent again."""
-        run = ServerRun(id=rec.id, task_text=rec.task, workspace=Path(rec.scope.root), versions={},
-                        needs_confirmation=True)
+        run = ServerRun(id=rec.id, task_text=rec.task, workspace=Path(rec.scope.root), versions={})
         run.reporter = ProgressReporter(self.ls, run, self.spawn)
-        run.needs_confirmation = self.ls.needs_confirmation(run.workspace)
         self.runs[run.id] = run
         return run
 
@@ -125,11 +134,10 @@ class RunManager:
         return self.runs.get(run_id)
 
     def cancel(self, run_id: str, reason: str = "cancelled from the editor") -> bool:
+        """Ask the run to stop; False when it has already ended."""
         run = self.runs.get(run_id)
         if run is None or run.handle is None:
             return False
-        if run.gate is not None and not run.gate.done():
-            run.gate.cancel()
         return run.handle.cancel(reason)
 
     def cancel_token(self, token: Any) -> None:
@@ -142,11 +150,12 @@ class RunManager:
 
         A plan.md that does not parse raises PlanParseError and the run keeps waiting."""
         run = self.runs[run_id]
-        if run.gate is None or run.gate.done():
+        if run.status is not RunStatus.waiting or run.plan_path is None:
             raise ValueError(f"run {run_id} is not waiting for its plan (status: {run.status.value})")
         plan = await self.read_plan(run)
-        if run.gate is not None and not run.gate.done():
-            run.gate.set_result(plan)
+        assert run.handle is not None
+        if not await run.handle.release(plan):
+            raise ValueError(f"run {run_id} is not waiting for its plan any more (status: {run.status.value})")
         return plan
 
     async def read_plan(self, run: ServerRun) -> Plan:
@@ -187,7 +196,7 @@ class RunManager:
         assert run.reporter is not None
         descriptions = _descriptions(run.result.plan if run.result else None, cs)
         outcome = await send_changeset(self.ls, run.workspace, cs, run.versions,
-                                       needs_confirmation=run.needs_confirmation,
+                                       needs_confirmation=await self.ls.needs_confirmation(run.workspace),
                                        label=f"Baton: {run.task_text.splitlines()[0][:60]}",
                                        descriptions=descriptions)
         run.edit_outcome = outcome
@@ -207,31 +216,12 @@ class RunManager:
         review = run.result.review if run.result else None
         if outcome.applied and review and review.findings:
             proposed = {e.target_path: e.new_text for e in cs.edits if e.new_text is not None}
-            await self.findings.publish(run.id, run.workspace, review.findings, proposed)
+            self.findings.publish(run.id, run.workspace, review.findings, proposed, outcome.texts)
         return outcome
 
     async def shutdown(self) -> None:
-        for run in self.runs.values():
-            if run.handle is not None:
-                run.handle.cancel("the language server is shutting down")
-        pending = [r.handle.task for r in self.runs.values() if r.handle is not None]
-        if pending:
-            await asyncio.wait(pending, timeout=10)
-
-
-class _Gate:
-    """The plan gate: wait for baton.continueRun, which hands over plan.md as edited."""
-
-    def __init__(self, manager: RunManager, run: ServerRun) -> None:
-        self.manager, self.run = manager, run
-
-    async def review_plan(self, ctx: RunContext, plan: Plan, plan_path: Path) -> Plan:
-        self.run.plan_path = plan_path
-        self.run.gate = asyncio.get_running_loop().create_future()
-        try:
-            return await self.run.gate
-        finally:
-            self.run.gate = None
+        """Cancel every run, give them up to 10 s to record it, and stop the run host."""
+        await self.host.shutdown(grace_s=10)
 
 
 def _descriptions(plan: Plan | None, cs: ChangeSet) -> dict[str, str]:

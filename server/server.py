@@ -15,32 +15,36 @@ from pygls.uris import to_fs_path
 
 from baton.pipelines import __version__
 from baton.pipelines.config import Settings
-from baton.pipelines.redact import redact
 
 from . import commands
+from .logs import ClientLogHandler, RedactFilter, configure_logging
 from .options import clean_options, settings_for
-from .progress import supports_show_document
+from .progress import supports_configuration, supports_show_document
 from .review import DISMISS_COMMAND
 from .runs import RunManager
 
 log = logging.getLogger("baton.server")
+CONFIGURATION_WAIT_S = 10.0  # how long a command waits for the client's first workspace/configuration answer
 
 
 class BatonServer(LanguageServer):
+    """The server's state: client options, the run manager, and the workspace roots."""
+
     def __init__(self) -> None:
         super().__init__("baton", __version__)
         self.options: dict[str, Any] = {}
         self.runs = RunManager(self)
+        self.loop: asyncio.AbstractEventLoop | None = None
         self._warned: set[str] = set()
+        self._configured: asyncio.Event | None = None  # set once the first settings are in
+        self._roots_key: tuple[str, ...] = ()
+        self._roots: list[Path] = []
 
     # -------------------------------------------------------------- settings
 
-    def settings_for(self, root: Path) -> tuple[Settings, list[str]]:
-        return settings_for(root, self.options)
-
-    def needs_confirmation(self, root: Path) -> bool:
+    async def needs_confirmation(self, root: Path) -> bool:
         try:
-            return self.settings_for(root)[0].needs_confirmation
+            return (await self.settings_async(root))[0].needs_confirmation
         except Exception:
             return True
 
@@ -49,34 +53,67 @@ class BatonServer(LanguageServer):
             self._warned.add(message)
             self.window_show_message(lsp.ShowMessageParams(type=lsp.MessageType.Warning, message=message))
 
+    @property
+    def configured(self) -> asyncio.Event:
+        if self._configured is None:
+            self._configured = asyncio.Event()
+        return self._configured
+
+    async def settings_async(self, root: Path) -> tuple[Settings, list[str]]:
+        """settings_for off the event loop (it reads baton.toml / pyproject.toml), once the
+        settings the client is still being asked for (workspace/configuration) are in."""
+        if not self.configured.is_set():
+            try:
+                await asyncio.wait_for(self.configured.wait(), CONFIGURATION_WAIT_S)
+            except TimeoutError:
+                log.warning("no answer to workspace/configuration after %ss; going on without it", CONFIGURATION_WAIT_S)
+                self.configured.set()
+        return await asyncio.to_thread(settings_for, root, dict(self.options))
+
+    async def check_settings(self) -> None:
+        """Say now (once) when a setting is wrong; the commands would say it again."""
+        for root in self.workspace_roots():
+            try:
+                _, warnings = await self.settings_async(root)
+            except Exception as e:  # a bad baton.toml
+                for w in getattr(e, "option_warnings", []):
+                    self.warn_once(w)
+                self.warn_once(f"Baton settings: {e}")
+                continue
+            for w in warnings:
+                self.warn_once(w)
+
+    async def pull_configuration(self) -> None:
+        """Ask the client for the `baton` section (clients that send `settings: null`)."""
+        try:
+            result = await self.workspace_configuration_async(
+                lsp.ConfigurationParams(items=[lsp.ConfigurationItem(section="baton")]))
+        except Exception as e:
+            log.info("workspace/configuration failed: %s", e)
+            return
+        if result and isinstance(result[0], dict):
+            self.options = clean_options(result[0])
+
     def workspace_roots(self) -> list[Path]:
-        folders = [Path(to_fs_path(f.uri)).resolve() for f in self.workspace.folders.values()] if self.workspace.folders else []
-        if not folders and self.workspace.root_path:
-            folders = [Path(self.workspace.root_path).resolve()]
-        return folders
+        """The workspace folders (or the root), resolved; cached per set of folder URIs."""
+        uris = tuple(f.uri for f in self.workspace.folders.values()) if self.workspace.folders else ()
+        if not uris and self.workspace.root_uri:
+            uris = (self.workspace.root_uri,)
+        if uris != self._roots_key:
+            self._roots = [Path(to_fs_path(u) or u).resolve() for u in uris if u.startswith("file:")]
+            self._roots_key = uris
+        return list(self._roots)
 
     async def show_document(self, uri: str) -> None:
+        """Open a document in the editor; clients without showDocument (or that fail it) get its path."""
         if supports_show_document(self):
-            await self.window_show_document_async(lsp.ShowDocumentParams(uri=uri, take_focus=True))
-        else:
-            self.window_show_message(lsp.ShowMessageParams(type=lsp.MessageType.Info,
-                                                           message=f"Baton: {to_fs_path(uri)}"))
-
-
-class _ClientLogHandler(logging.Handler):
-    """Forward server log records to the client's output (window/logMessage), secrets scrubbed."""
-
-    def __init__(self, server: BatonServer) -> None:
-        super().__init__(logging.INFO)
-        self.server = server
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            kind = lsp.MessageType.Error if record.levelno >= logging.ERROR else (
-                lsp.MessageType.Warning if record.levelno >= logging.WARNING else lsp.MessageType.Log)
-            self.server.window_log_message(lsp.LogMessageParams(type=kind, message=redact(self.format(record))))
-        except Exception:
-            pass
+            try:
+                result = await self.window_show_document_async(lsp.ShowDocumentParams(uri=uri, take_focus=True))
+                if result is None or result.success:
+                    return
+            except Exception as e:
+                log.info("showDocument %s failed (%s); sending its path instead", uri, e)
+        self.window_show_message(lsp.ShowMessageParams(type=lsp.MessageType.Info, message=f"Baton: {to_fs_path(uri)}"))
 
 
 def create_server() -> BatonServer:
@@ -84,31 +121,32 @@ def create_server() -> BatonServer:
 
     @server.feature(lsp.INITIALIZE)
     def on_initialize(ls: BatonServer, params: lsp.InitializeParams) -> None:
+        ls.loop = asyncio.get_running_loop()
         ls.options = clean_options(params.initialization_options)
+        if ls.options or not supports_configuration(ls):
+            ls.configured.set()  # nothing to ask the client for
 
     @server.feature(lsp.INITIALIZED)
-    def on_initialized(ls: BatonServer, params: lsp.InitializedParams) -> None:
-        for root in ls.workspace_roots():
-            try:
-                _, warnings = ls.settings_for(root)
-            except Exception as e:  # a bad baton.toml: say so now, the commands will say it again
-                ls.warn_once(f"Baton settings: {e}")
-                continue
-            for w in warnings:
-                ls.warn_once(w)
+    async def on_initialized(ls: BatonServer, params: lsp.InitializedParams) -> None:
+        ls.runs.warm_up(*commands.PATTERNS.values())
+        try:
+            if not ls.options and supports_configuration(ls):
+                await ls.pull_configuration()
+        finally:
+            ls.configured.set()
+        await ls.check_settings()
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    def on_configuration(ls: BatonServer, params: lsp.DidChangeConfigurationParams) -> None:
+    async def on_configuration(ls: BatonServer, params: lsp.DidChangeConfigurationParams) -> None:
         settings = params.settings
-        if isinstance(settings, dict) and ("baton" in settings or settings):
+        if isinstance(settings, dict) and settings:
             ls.options = clean_options(settings)
-            ls._warned.clear()
-            for root in ls.workspace_roots():
-                try:
-                    for w in ls.settings_for(root)[1]:
-                        ls.warn_once(w)
-                except Exception as e:
-                    ls.warn_once(f"Baton settings: {e}")
+        elif supports_configuration(ls):  # the pull model: the notification only says "ask me"
+            await ls.pull_configuration()
+        else:
+            return
+        ls._warned.clear()
+        await ls.check_settings()
         log.info("configuration updated (%s)", ", ".join(sorted(k for k in ls.options if k != "apiKey")) or "defaults")
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
@@ -143,11 +181,12 @@ def create_server() -> BatonServer:
 
 
 def run_server(tcp: str | None = None, log_level: str = "INFO") -> int:
-    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level)
     server = create_server()
-    handler = _ClientLogHandler(server)
+    server.runs.host.log_level = log_level
+    handler = ClientLogHandler(server)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactFilter())
     logging.getLogger("baton").addHandler(handler)
     if tcp:
         host, _, port = tcp.rpartition(":")
@@ -160,4 +199,4 @@ def run_server(tcp: str | None = None, log_level: str = "INFO") -> int:
     return 0
 
 
-__all__ = ["BatonServer", "asyncio", "create_server", "run_server"]
+__all__ = ["BatonServer", "configure_logging", "create_server", "run_server"]

@@ -1,0 +1,75 @@
+"""Logging for the server and the run host: stderr with secrets scrubbed, and the editor's
+log (window/logMessage) for Baton's own records."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+from baton.pipelines.redact import redact
+
+
+class ClientLogHandler(logging.Handler):
+    """Forward server log records to the client's output (window/logMessage), secrets scrubbed.
+
+    Records may come from worker threads (asyncio.to_thread); the JSON-RPC writer is not
+    thread-safe, so those are handed to the server's loop."""
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(logging.INFO)
+        self.server = server
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from lsprotocol import types as lsp  # here: the run host imports this module without LSP
+
+        try:
+            kind = lsp.MessageType.Error if record.levelno >= logging.ERROR else (
+                lsp.MessageType.Warning if record.levelno >= logging.WARNING else lsp.MessageType.Log)
+            params = lsp.LogMessageParams(type=kind, message=redact(self.format(record)))
+            loop = self.server.loop
+            if loop is None or loop.is_closed():
+                return
+            try:
+                on_loop = asyncio.get_running_loop() is loop
+            except RuntimeError:
+                on_loop = False
+            if on_loop:
+                self.server.window_log_message(params)
+            else:
+                loop.call_soon_threadsafe(self.server.window_log_message, params)
+        except Exception:
+            pass
+
+
+class RedactFilter(logging.Filter):
+    """Scrub API keys from every record before any handler formats it (stderr included)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        record.msg, record.args = redact(message), None
+        if record.exc_info and record.exc_text is None and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def configure_logging(log_level: str = "INFO") -> None:
+    """Server logs go to stderr, secrets scrubbed. pygls logs every message it sends and the
+    initialize params (which carry the API key) at INFO, so it is kept at WARNING unless DEBUG."""
+    level = getattr(logging, log_level.upper(), logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    pygls_level = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
+    for name in ("pygls", "httpx", "httpx2", "httpcore", "openai"):
+        logging.getLogger(name).setLevel(max(pygls_level, level))
+
+

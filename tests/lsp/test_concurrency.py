@@ -1,0 +1,107 @@
+"""Many runs at once, and a server that stays responsive: two runs in two workspace folders
+(each folder names its own models in baton.toml) overlap and both finish with their own edit;
+requests are answered while runs sit in model calls; cancel from the command and from the
+progress UI stops the run, closes its model connection and writes nothing."""
+
+from __future__ import annotations
+
+from lsp_harness import (
+    execute,
+    expected_stats,
+    folder_models_toml,
+    make_project,
+    options,
+    progress_kinds,
+    run_updates,
+    session,
+    tree,
+    wait_finished,
+    wait_until,
+)
+from lsprotocol import types as lsp
+
+
+def two_folders(tmp_path):
+    a = make_project(tmp_path / "a", baton_toml=folder_models_toml("a"))
+    b = make_project(tmp_path / "b", baton_toml=folder_models_toml("b"))
+    return a, b
+
+
+async def test_two_runs_at_once_each_with_its_own_edit(tmp_path, scripted, editor):
+    a, b = two_folders(tmp_path)
+    llm = scripted({**session("a"), **session("b")})
+    client, state = await editor([a, b], "visual-studio-code", options(llm.url, prefix=None))
+    originals = {a: tree(a), b: tree(b)}
+
+    # the plan gate holds both runs after planning, so they are certainly in flight together
+    ids = {}
+    for root in (a, b):
+        answer = await execute(client, "baton.planImplementReview",
+                               {"task": "Add top_words.", "scope": root.as_uri(), "confirmPlan": True})
+        ids[root] = answer["runId"]
+    assert ids[a] != ids[b]
+    for root in (a, b):
+        await wait_until("the plan gate", lambda r=root: any(u["status"] == "waiting" for u in run_updates(client, ids[r])))
+    listed = {r["runId"]: r["status"] for r in (await execute(client, "baton.listRuns", {}))["runs"]}
+    assert listed == {ids[a]: "waiting", ids[b]: "waiting"}
+    assert tree(a) == originals[a] and tree(b) == originals[b]
+
+    for root in (b, a):
+        assert (await execute(client, "baton.continueRun", {"runId": ids[root]}))["continued"] is True
+    for root in (a, b):
+        assert (await wait_finished(client, ids[root]))["status"] == "succeeded"
+    await wait_until("both edits", lambda: len(state.edit_requests) == 2 and state.answered.is_set())
+    await wait_until("both outcome messages", lambda: sum("changes applied" in m.message for m in client.messages) == 2)
+
+    # one edit per run, each inside its own folder, each applied
+    for req in state.edit_requests:
+        uris = {c.text_document.uri for c in req.edit.document_changes if isinstance(c, lsp.TextDocumentEdit)}
+        folders = {root for root in (a, b) if all(u.startswith(root.as_uri() + "/") for u in uris)}
+        assert len(folders) == 1, uris
+    for root in (a, b):
+        assert tree(root)["textkit/stats.py"] == expected_stats(originals[root]["textkit/stats.py"])
+    # each run used only its folder's models
+    by_model = {r.model for r in llm.requests}
+    assert by_model == {"a-planner", "a-coder", "a-reviewer", "b-planner", "b-coder", "b-reviewer"}
+
+
+async def test_requests_are_answered_while_runs_wait_on_the_model_and_cancel_works(tmp_path, scripted, editor):
+    a, b = two_folders(tmp_path)
+    hang = {"fault": {"hang": True}}  # the model never answers: the runs stay in flight until cancelled
+    script = {**session("a"), **session("b")}
+    script["a-planner"] = [hang]
+    script["b-planner"] = [hang]
+    llm = scripted(script)
+    client, state = await editor([a, b], "visual-studio-code", options(llm.url, prefix=None))
+    originals = {a: tree(a), b: tree(b)}
+    ids = {}
+    for root in (a, b):
+        ids[root] = (await execute(client, "baton.planImplementReview",
+                                   {"task": "Add top_words.", "scope": root.as_uri()}))["runId"]
+    await wait_until("both planner calls to hang",
+                     lambda: sum(r.outcome == "hanging" for r in llm.requests) == 2)
+
+    # the server answers other requests while both runs sit in model calls
+    for _ in range(20):
+        runs = (await execute(client, "baton.listRuns", {}))["runs"]
+        assert {r["runId"]: r["status"] for r in runs} == {ids[a]: "running", ids[b]: "running"}
+    assert [r.outcome for r in llm.requests] == ["hanging", "hanging"]  # still in flight after all the answers
+
+    # cancel a from the command, b from the progress notification's cancel button
+    assert await execute(client, "baton.cancelRun", {"runId": ids[a]}) == {"cancelled": True}
+    await wait_until("b's progress to begin", lambda: progress_kinds(client, ids[b]))
+    client.window_work_done_progress_cancel(lsp.WorkDoneProgressCancelParams(token=f"baton-run-{ids[b]}"))
+    for root in (a, b):
+        final = await wait_finished(client, ids[root])
+        assert final["status"] == "cancelled"
+        assert isinstance(progress_kinds(client, ids[root])[-1], lsp.WorkDoneProgressEnd)
+    assert "progress notification" in (await wait_finished(client, ids[b]))["message"]
+    # the model connections were closed, nothing was sent to the editor, nothing written
+    await wait_until("the hanging calls to be dropped",
+                     lambda: [r.outcome for r in llm.requests] == ["client-disconnected"] * 2)
+    assert state.edit_requests == []
+    assert tree(a) == originals[a] and tree(b) == originals[b]
+    listed = {r["runId"]: r["status"] for r in (await execute(client, "baton.listRuns", {}))["runs"]}
+    assert listed == {ids[a]: "cancelled", ids[b]: "cancelled"}
+    # cancelling again is harmless and says so
+    assert await execute(client, "baton.cancelRun", {"runId": ids[a]}) == {"cancelled": False}

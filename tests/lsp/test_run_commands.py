@@ -1,0 +1,121 @@
+"""The commands around a finished run: the user declines the edit (nothing is written), then
+applyRun sends it again; listRuns, showRun, showStats, proposedFiles/proposedContent,
+dismissFinding and dismissRun."""
+
+from __future__ import annotations
+
+from lsp_harness import (
+    NEW_TEST_FILE,
+    execute,
+    expected_init,
+    expected_stats,
+    make_project,
+    options,
+    session,
+    tree,
+    wait_finished,
+    wait_until,
+)
+from lsprotocol import types as lsp
+
+
+async def test_declined_edit_writes_nothing_and_apply_run_sends_it_again(tmp_path, scripted, editor):
+    root = make_project(tmp_path / "proj")
+    llm = scripted(session())
+    client, state = await editor([root], "visual-studio-code", options(llm.url))
+    stats_uri = state.open("textkit/stats.py")
+    original = tree(root)
+    state.policy = "refuse"
+
+    run_id = (await execute(client, "baton.planImplementReview", {"task": "Add top_words."}))["runId"]
+    assert (await wait_finished(client, run_id))["status"] == "succeeded"
+    await wait_until("the edit request", lambda: state.answered.is_set())
+    await wait_until("the outcome message", lambda: any("not applied" in m.message for m in client.messages))
+    assert len(state.edit_requests) == 1  # declined by the user: not asked again
+    assert tree(root) == original  # nothing written
+    assert "the user declined" in next(m.message for m in client.messages if "not applied" in m.message)
+    assert stats_uri not in client.diagnostics  # findings are about the proposal, which is not there
+
+    # listRuns: the run with its status and verdict
+    runs = (await execute(client, "baton.listRuns", {}))["runs"]
+    assert [(r["runId"], r["status"], r["verdict"], r["pattern"]) for r in runs] == [
+        (run_id, "succeeded", "approved", "plan-implement-review")]
+
+    # proposedFiles / proposedContent: what a diff view shows, without writing anything
+    files = (await execute(client, "baton.proposedFiles", {"runId": run_id}))["files"]
+    assert sorted((f["uri"], f["kind"]) for f in files) == sorted([
+        ((root / "textkit/stats.py").as_uri(), "update"), ((root / "textkit/__init__.py").as_uri(), "update"),
+        ((root / "tests/test_top_words.py").as_uri(), "create")])
+    content = await execute(client, "baton.proposedContent", {"runId": run_id, "uri": stats_uri})
+    assert content["text"] == expected_stats(original["textkit/stats.py"])
+    assert tree(root) == original
+
+    # applyRun: the same edit again; this time the user accepts
+    state.policy = "apply"
+    answer = await execute(client, "baton.applyRun", {"runId": run_id})
+    assert answer["applied"] is True and answer["leftAlone"] == []
+    assert len(state.edit_requests) == 2
+    after = tree(root)
+    assert after["textkit/stats.py"] == expected_stats(original["textkit/stats.py"])
+    assert after["textkit/__init__.py"] == expected_init(original["textkit/__init__.py"])
+    assert after["tests/test_top_words.py"] == NEW_TEST_FILE
+
+    # now the findings are on show; dismissFinding removes the one finding
+    diags = await wait_until("diagnostics", lambda: client.diagnostics.get(stats_uri))
+    assert diags[0].data == {"runId": run_id, "index": 0}
+    assert (await execute(client, "baton.dismissFinding", {"runId": run_id, "index": 0})) == {"dismissed": 1}
+    await wait_until("the diagnostics to clear", lambda: len(client.diagnostics[stats_uri]) == 0)
+    actions = await client.text_document_code_action_async(lsp.CodeActionParams(
+        text_document=lsp.TextDocumentIdentifier(uri=stats_uri), range=diags[0].range,
+        context=lsp.CodeActionContext(diagnostics=list(diags))))
+    assert not actions  # a dismissed finding has no actions any more
+
+
+async def test_show_run_show_stats_and_dismiss_run(tmp_path, scripted, editor):
+    root = make_project(tmp_path / "proj")
+    llm = scripted(session())
+    client, state = await editor([root], "visual-studio-code", options(llm.url))
+    stats_uri = state.open("textkit/stats.py")
+    run_id = (await execute(client, "baton.planImplementReview", {"task": "Add top_words."}))["runId"]
+    await wait_finished(client, run_id)
+    await wait_until("diagnostics", lambda: client.diagnostics.get(stats_uri))
+
+    # showRun opens plan.md and review.md again, and answers their URIs
+    client.shown_documents.clear()
+    shown = await execute(client, "baton.showRun", {"runId": run_id})
+    run_dir = root / ".baton" / "runs" / run_id
+    assert shown["plan"] == (run_dir / "plan.md").as_uri() and shown["review"] == (run_dir / "review.md").as_uri()
+    assert shown["diff"] == (run_dir / "changes.diff").as_uri()
+    assert [d.uri for d in client.shown_documents] == [shown["plan"], shown["review"]]
+    assert "top_words" in (run_dir / "plan.md").read_text()
+
+    # showStats writes and opens the statistics document
+    stats = await execute(client, "baton.showStats", {})
+    assert stats["uri"] == (root / ".baton" / "stats.md").as_uri()
+    assert client.shown_documents[-1].uri == stats["uri"]
+    row = stats["stats"][0]
+    assert (row["pattern"], row["runs"], row["succeeded"], row["successRate"]) == ("plan-implement-review", 1, 1, 1.0)
+    text = (root / ".baton" / "stats.md").read_text()
+    assert "| plan-implement-review | 1 | 1 | 0 | 0 | 100% |" in text
+
+    # dismissRun clears the run's diagnostics
+    assert (await execute(client, "baton.dismissRun", {"runId": run_id})) == {"dismissed": 1}
+    await wait_until("the diagnostics to clear", lambda: len(client.diagnostics[stats_uri]) == 0)
+
+
+async def test_a_rejected_run_sends_no_edit_until_asked(tmp_path, scripted, editor):
+    root = make_project(tmp_path / "proj")
+    llm = scripted(session(verdict="rejected"))
+    client, state = await editor([root], "visual-studio-code", options(llm.url, reviewRounds=0))
+    original = tree(root)
+    run_id = (await execute(client, "baton.planImplementReview", {"task": "Add top_words."}))["runId"]
+    final = await wait_finished(client, run_id)
+    assert (final["status"], final["verdict"]) == ("failed", "rejected")
+    msg = await wait_until("the failure message",
+                           lambda: next((m for m in client.messages if run_id in m.message), None))
+    assert msg.type == lsp.MessageType.Error and "rejected" in msg.message
+    assert state.edit_requests == [] and tree(root) == original
+    # the proposal is kept: the user may still look at it and apply it
+    answer = await execute(client, "baton.applyRun", {"runId": run_id})
+    assert answer["applied"] is True
+    assert tree(root)["textkit/stats.py"] == expected_stats(original["textkit/stats.py"])
