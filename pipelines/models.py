@@ -6,6 +6,7 @@ these models, so a change here is a change of Baton's wire format.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -292,6 +293,13 @@ class Usage(_Model):
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @classmethod
+    def total(cls, usages: Iterable[Usage]) -> Usage:
+        out = cls()
+        for u in usages:
+            out = out + u
+        return out
+
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             calls=self.calls + other.calls,
@@ -349,10 +357,7 @@ class RunRecord(_Model):
 
     @property
     def usage(self) -> Usage:
-        total = Usage()
-        for u in self.usage_by_role.values():
-            total = total + u
-        return total
+        return Usage.total(self.usage_by_role.values())
 
 
 HANDOFF_MODELS: dict[str, type[BaseModel]] = {

@@ -158,10 +158,7 @@ class LLMClient:
 
     @property
     def usage(self) -> Usage:
-        total = Usage()
-        for u in self.usage_by_role.values():
-            total = total + u
-        return total
+        return Usage.total(self.usage_by_role.values())
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
