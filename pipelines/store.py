@@ -1,8 +1,9 @@
 """Run store: `.baton/runs/<id>/` artifacts plus a SQLite index (WAL) for history and stats.
 
 The files are the truth (run.json per run); the index is rebuilt from them when it is
-missing, so deleting `runs.sqlite` loses nothing. All methods are synchronous and quick;
-async callers run them with `asyncio.to_thread`.
+missing or was made by an older Baton, so deleting `runs.sqlite` loses nothing. The history
+(`summaries`) is answered from the index's columns alone. All methods are synchronous and
+quick; async callers run them with `asyncio.to_thread`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,19 @@ import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from .models import RunRecord, RunStatus
+from .models import Pattern, RunRecord, RunStatus
 
 BATON_DIR = ".baton"
-_SCHEMA = """
+# The summary columns come before `record`, so a query that does not select the record never
+# reads its (often overflowing) bytes. An index whose columns differ from these (an older
+# Baton's) is dropped and rebuilt from the run.json files when the store opens it.
+_COLUMNS = ("id", "pattern", "status", "verdict", "task", "created_at", "duration_s", "total_tokens",
+            "cost_usd", "parent_id", "scope_path", "error", "record")
+_CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
     pattern TEXT NOT NULL,
@@ -33,10 +40,16 @@ CREATE TABLE IF NOT EXISTS runs (
     total_tokens INTEGER NOT NULL,
     cost_usd REAL NOT NULL,
     parent_id TEXT,
+    scope_path TEXT,
+    error TEXT,
     record TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_pattern ON runs(pattern, created_at);
-"""
+)"""
+_CREATE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS runs_pattern ON runs(pattern, created_at)",
+    "CREATE INDEX IF NOT EXISTS runs_recent ON runs(created_at, id)",  # newest first, LIMIT n
+)
+_INSERT = f"INSERT OR REPLACE INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_SUMMARY_COLUMNS = "id, pattern, status, verdict, task, created_at, duration_s, scope_path, error, parent_id"
 
 
 class RunNotFound(LookupError):
@@ -56,6 +69,30 @@ class PatternStats(BaseModel):
     p95_duration_s: float | None
     mean_tokens: float | None
     mean_cost_usd: float | None
+
+
+class RunSummary(BaseModel):
+    """A run as the history lists it: only the index's columns, without reading the record."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    pattern: Pattern
+    status: RunStatus
+    verdict: Literal["approved", "rejected"] | None = None
+    task: str
+    created_at: datetime
+    duration_s: float
+    scope_path: str | None = None  # Scope.path: relative to the root; None for the whole workspace
+    error: str | None = None
+    parent_id: str | None = None
+
+    @classmethod
+    def of(cls, rec: RunRecord) -> RunSummary:
+        """The summary of a record in memory (a live run), equal to what the index holds for it."""
+        return cls(id=rec.id, pattern=rec.pattern, status=rec.status, verdict=rec.verdict, task=rec.task,
+                   created_at=rec.created_at, duration_s=rec.duration_s, scope_path=rec.scope.path,
+                   error=rec.error, parent_id=rec.parent_id)
 
 
 def new_run_id() -> str:
@@ -114,16 +151,44 @@ class RunStore:
             self.ensure()
             fresh = not self.db_path.exists()
             conn = sqlite3.connect(self.db_path, check_same_thread=False, timeout=10)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-            if fresh:
-                self._reindex_locked()
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn = conn
+                if _columns(conn) not in ((), _COLUMNS):
+                    self._migrate_locked()
+                conn.execute(_CREATE_TABLE)
+                for sql in _CREATE_INDEXES:
+                    conn.execute(sql)
+                conn.commit()
+                if fresh:
+                    self._reindex_locked()
+                    conn.commit()
+            except BaseException:
+                self._conn = None
+                conn.close()
+                raise
         return self._conn
 
+    def _migrate_locked(self) -> None:
+        """The index was made by an older Baton (other columns): drop it and rebuild it from the
+        run.json files, in one write transaction, so a second process opening the store at the
+        same time waits and then finds the new table."""
+        conn = self._conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if _columns(conn) not in ((), _COLUMNS):  # not already done by another process
+                conn.execute("DROP TABLE runs")  # its indexes go with it
+                conn.execute(_CREATE_TABLE)
+                self._reindex_locked()
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+
     def _reindex_locked(self) -> None:
-        """Rebuild the index from every run.json on disk."""
+        """Index every run.json on disk (the caller commits)."""
         assert self._conn is not None
         for rj in sorted(self.runs_dir.glob("*/run.json")):
             try:
@@ -131,27 +196,26 @@ class RunStore:
             except Exception:
                 continue  # a damaged run.json is skipped; `baton show` reports it
             self._upsert_locked(rec)
-        self._conn.commit()
 
     def _upsert_locked(self, rec: RunRecord) -> None:
         assert self._conn is not None
         u = rec.usage
-        self._conn.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                rec.id,
-                rec.pattern.value,
-                rec.status.value,
-                rec.verdict,
-                rec.task,
-                rec.created_at.isoformat(),
-                rec.duration_s,
-                u.total_tokens,
-                u.cost_usd,
-                rec.parent_id,
-                rec.model_dump_json(),
-            ),
-        )
+        row = {
+            "id": rec.id,
+            "pattern": rec.pattern.value,
+            "status": rec.status.value,
+            "verdict": rec.verdict,
+            "task": rec.task,
+            "created_at": rec.created_at.isoformat(),
+            "duration_s": rec.duration_s,
+            "total_tokens": u.total_tokens,
+            "cost_usd": u.cost_usd,
+            "parent_id": rec.parent_id,
+            "scope_path": rec.scope.path,
+            "error": rec.error,
+            "record": rec.model_dump_json(),
+        }
+        self._conn.execute(_INSERT, [row[c] for c in _COLUMNS])
 
     def save(self, rec: RunRecord) -> Path:
         """Write run.json and index it."""
@@ -181,9 +245,25 @@ class RunStore:
         return RunRecord.model_validate_json(rows[0][0])
 
     def list(self, limit: int = 20, pattern: str | None = None, include_children: bool = False) -> list[RunRecord]:
-        sql = "SELECT record FROM runs"
-        where: list[str] = []
-        args: list[str | int] = []
+        """The newest runs' full records (each run.json as indexed, validated)."""
+        rows = self._recent("record", limit, pattern, include_children)
+        return [RunRecord.model_validate_json(r[0]) for r in rows]
+
+    def summaries(self, limit: int = 20, pattern: str | None = None,
+                  include_children: bool = False) -> builtins.list[RunSummary]:
+        """The newest runs like `list`, but only their indexed columns: no record is read or parsed."""
+        rows = self._recent(_SUMMARY_COLUMNS, limit, pattern, include_children)
+        return [
+            RunSummary(id=r[0], pattern=r[1], status=r[2], verdict=r[3], task=r[4], created_at=r[5],
+                       duration_s=r[6], scope_path=r[7], error=r[8], parent_id=r[9])
+            for r in rows
+        ]
+
+    def _recent(self, columns: str, limit: int, pattern: str | None,
+                include_children: bool) -> builtins.list[tuple[Any, ...]]:
+        sql = f"SELECT {columns} FROM runs"
+        where: builtins.list[str] = []
+        args: builtins.list[str | int] = []
         if pattern:
             where.append("pattern = ?")
             args.append(pattern)
@@ -194,8 +274,7 @@ class RunStore:
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         args.append(limit)
         with self._lock:
-            rows = self._db().execute(sql, args).fetchall()
-        return [RunRecord.model_validate_json(r[0]) for r in rows]
+            return self._db().execute(sql, args).fetchall()
 
     def stats(self) -> builtins.list[PatternStats]:  # `list` here is the method above
         """Per pattern: runs, success rate over finished runs, duration mean/p50/p95, tokens, cost."""
@@ -235,3 +314,8 @@ class RunStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def _columns(conn: sqlite3.Connection) -> tuple[str, ...]:
+    """The runs table's column names in order; () when there is no table yet."""
+    return tuple(row[1] for row in conn.execute("PRAGMA table_info(runs)"))

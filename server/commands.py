@@ -20,7 +20,7 @@ from pygls.uris import to_fs_path
 from baton.pipelines.artifacts import PlanParseError
 from baton.pipelines.config import ConfigError, Settings
 from baton.pipelines.models import ChangeSet, Pattern, RunRecord, Scope, Task
-from baton.pipelines.store import RunNotFound
+from baton.pipelines.store import RunNotFound, RunSummary
 
 T = TypeVar("T", bound=BaseModel)
 Handler = Callable[..., Awaitable[dict[str, Any]]]
@@ -132,10 +132,10 @@ def resolve_scope(folders: list[Path], scope_uri: str | None) -> Scope:
     return Scope(root=str(folders[0]))
 
 
-def run_summary(rec: RunRecord) -> dict[str, Any]:
-    return {"runId": rec.id, "pattern": rec.pattern.value, "task": rec.task, "status": rec.status.value,
-            "verdict": rec.verdict, "durationS": rec.duration_s, "createdAt": rec.created_at.isoformat(),
-            "scope": rec.scope.path, "error": rec.error}
+def run_summary(run: RunSummary) -> dict[str, Any]:
+    return {"runId": run.id, "pattern": run.pattern.value, "task": run.task, "status": run.status.value,
+            "verdict": run.verdict, "durationS": run.duration_s, "createdAt": run.created_at.isoformat(),
+            "scope": run.scope_path, "error": run.error}
 
 
 async def load_changeset(store: Any, run_id: str) -> ChangeSet:
@@ -252,14 +252,14 @@ def install(server: Any) -> None:
         args = parse_args(LIST_RUNS, raw, ListRunsArgs)
         stores = [ls.runs.store(root) for root in ls.workspace_roots()]
 
-        def read_all() -> list[RunRecord]:  # one hop off the loop for every folder's index
-            return [rec for store in stores for rec in store.list(args.limit)]
+        def read_all() -> list[RunSummary]:  # one hop off the loop for every folder's index
+            return [row for store in stores for row in store.summaries(args.limit)]
 
-        records = {rec.id: rec for rec in await asyncio.to_thread(read_all)}
+        rows = {row.id: row for row in await asyncio.to_thread(read_all)}
         for run in ls.runs.runs.values():  # live state beats the last saved record
             if run.handle is not None:
-                records[run.id] = run.result.record if run.result else run.handle.record
-        ordered = sorted(records.values(), key=lambda r: (r.created_at, r.id), reverse=True)[: args.limit]
+                rows[run.id] = RunSummary.of(run.result.record if run.result else run.handle.record)
+        ordered = sorted(rows.values(), key=lambda r: (r.created_at, r.id), reverse=True)[: args.limit]
         return {"runs": [run_summary(r) for r in ordered]}
 
     @_command(server, SHOW_RUN)

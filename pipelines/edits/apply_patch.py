@@ -12,7 +12,9 @@ Matches codex's parser (lenient marker whitespace, heredoc wrapper, a first hunk
 step by step; a unified-diff header `@@ -1,3 +1,4 @@` counts as a plain `@@`; a line
 `\\ No newline at end of file` after a line says that side ends without a final newline.
 Differences (stricter, on purpose): Add File and Move to refuse to overwrite an existing
-file, and a hunk without an anchor must match exactly one place after the previous hunk.
+file, a hunk without an anchor must match exactly one place after the previous hunk, and
+when a hunk only matches fuzzily its `-` lines must still equal the file's lines (up to
+whitespace): only context lines may differ, so nothing the model did not quote is removed.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ class Hunk:
     @property
     def new_lines(self) -> list[str]:
         return [t for op, t in self.ops if op != "-"]
+
+    @property
+    def removed_flags(self) -> list[bool]:
+        """One flag per old line: True for a '-' line (it must match the file, even fuzzily)."""
+        return [op == "-" for op, _ in self.ops if op != "+"]
 
 
 @dataclass
@@ -255,7 +262,7 @@ def apply_hunks(text: str, hunks: list[Hunk], *, path: str) -> str:
             reps.append((pos, pos, hunk.new_lines))
             continue
         m = find_block(lines, old, path=path, start=cursor, at_eof=hunk.at_eof, first_wins=bool(hunk.anchors),
-                       what=f"the context and '-' lines of {what}",
+                       removed=hunk.removed_flags, what=f"the context and '-' lines of {what}",
                        advice="add more context lines, or an '@@ <line above the change>' anchor, so it matches one")
         new: list[str] = []
         k = m.start

@@ -2,6 +2,12 @@
 
 A miss or an ambiguous hit raises EditError showing the closest lines with their numbers,
 so the model can copy the real text and try again (the aider "did you mean" loop).
+
+A caller can mark lines of the block as `removed` (apply_patch marks its `-` lines): those are
+the lines the edit removes, so a fuzzy match may not take them for different lines; they
+must equal the file's lines after whitespace normalisation, and only the other (context)
+lines may differ slightly. Otherwise `return a * b * 2` could "match" `return a * b` and the
+edit would delete a line the model never quoted.
 """
 
 from __future__ import annotations
@@ -61,6 +67,11 @@ def _loose(s: str) -> str:
     return s.strip().translate(_PUNCT)
 
 
+def _normal(s: str) -> str:
+    """Whitespace-normalised line: no leading/trailing blanks, inner runs of blanks as one space."""
+    return " ".join(s.translate(_PUNCT).split())
+
+
 _KEYS: dict[str, Callable[[str], str]] = {"exact": lambda s: s, "rstrip": str.rstrip, "indent": _loose}
 
 
@@ -72,12 +83,18 @@ def find_block(
     start: int = 0,
     at_eof: bool = False,
     first_wins: bool = False,
+    removed: Sequence[bool] | None = None,
     what: str = "the SEARCH text",
     advice: str = "include more surrounding lines so it matches exactly one",
 ) -> Match:
-    """Locate `block` in `lines[start:]`. `first_wins` takes the first hit instead of failing on several."""
+    """Locate `block` in `lines[start:]`. `first_wins` takes the first hit instead of failing on several.
+
+    `removed[k]` marks block line k as one the edit removes: a fuzzy match must have it equal to
+    the file's line after whitespace normalisation (the exact and whitespace levels always do)."""
     if not block:
         raise EditError(f"{path}: {what} is empty; quote the lines to change")
+    if removed is not None and len(removed) != len(block):
+        raise ValueError(f"removed has {len(removed)} flags for a block of {len(block)} lines")
     m = len(block)
     last = len(lines) - m
     for level in ("exact", "rstrip", "indent"):
@@ -96,9 +113,13 @@ def find_block(
     if good:
         best_r, best_i = good[0]
         rivals = [i for r, i in good[1:] if abs(i - best_i) >= m or r >= best_r - 1e-9]
-        if not rivals or first_wins:
+        if rivals and not first_wins:
+            raise ambiguous_error(path, what, sorted([best_i, *rivals[:4]]), m, advice)
+        if _removed_lines_equal(lines[best_i:best_i + m], block, removed):
             return _make("fuzzy", best_i, m, lines, block)
-        raise ambiguous_error(path, what, sorted([best_i, *rivals[:4]]), m, advice)
+        # The closest place would lose lines the block does not quote. No other place is tried:
+        # one whose removed lines happen to be exact is not what the context points at.
+        raise _no_match(path, what, lines, block, good, start, removed)
     raise _no_match(path, what, lines, block, scored, start)
 
 
@@ -116,6 +137,12 @@ def _mostly_exact(window: Sequence[str], block: Sequence[str]) -> bool:
     block never matches fuzzily, and `return a - b` is never taken for `return a + b`."""
     same = sum(1 for x, b in zip(window, block, strict=True) if x.strip() == b.strip())
     return same >= 1 and 2 * same >= len(block)
+
+
+def _removed_lines_equal(window: Sequence[str], block: Sequence[str], removed: Sequence[bool] | None) -> bool:
+    if removed is None:
+        return True
+    return all(_normal(x) == _normal(b) for x, b, r in zip(window, block, removed, strict=True) if r)
 
 
 def _fuzzy_scores(lines: Sequence[str], block: Sequence[str], start: int) -> list[tuple[float, int]]:
@@ -156,8 +183,28 @@ def ambiguous_error(path: str, what: str, hits: list[int], m: int, advice: str) 
     return EditError(f"{path}: {what} matches {len(hits)} places ({where}); {advice}", path=path)
 
 
+def _removed_differences(lines: Sequence[str], block: Sequence[str], removed: Sequence[bool], i: int) -> str:
+    """Which lines to remove differ from the file at line i (a fuzzy match may not remove them)."""
+    diffs = [(k, b) for k, (b, r) in enumerate(zip(block, removed, strict=True))
+             if r and _normal(lines[i + k]) != _normal(b)]
+    if not diffs:
+        return ""
+    out = ["\nThe lines to remove must match the file (only context lines may differ slightly), but:"]
+    for k, b in diffs[:3]:
+        out.append(f"  line {i + k + 1} is {lines[i + k].strip()!r}, not {b.strip()!r}")
+    if len(diffs) > 3:
+        out.append(f"  ... and {len(diffs) - 3} more")
+    return "\n".join(out)
+
+
 def _no_match(
-    path: str, what: str, lines: Sequence[str], block: Sequence[str], scored: list[tuple[float, int]], start: int
+    path: str,
+    what: str,
+    lines: Sequence[str],
+    block: Sequence[str],
+    scored: list[tuple[float, int]],
+    start: int,
+    removed: Sequence[bool] | None = None,
 ) -> EditError:
     m = len(block)
     head = f"{path}: {what} ({m} line{'s' if m != 1 else ''}) could not be found"
@@ -176,6 +223,8 @@ def _no_match(
         ratio, i = scored[0]
         pct = f" ({ratio:.0%} similar)" if ratio else ""
         hint = f"\nDid you mean {_span(i, m)}{pct}:\n{_excerpt(lines, i, m)}"
+        if removed is not None:
+            hint += _removed_differences(lines, block, removed, i)
     return EditError(
         f"{head}.{hint}\nCopy the lines exactly as they are in the file (read it again if unsure) and retry.",
         path=path,

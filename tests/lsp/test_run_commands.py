@@ -4,6 +4,8 @@ dismissFinding and dismissRun."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from lsp_harness import (
     NEW_TEST_FILE,
     execute,
@@ -17,6 +19,9 @@ from lsp_harness import (
     wait_until,
 )
 from lsprotocol import types as lsp
+
+from baton.pipelines.models import RunRecord, RunStatus, Scope
+from baton.pipelines.store import RunStore
 
 
 async def test_declined_edit_writes_nothing_and_apply_run_sends_it_again(tmp_path, scripted, editor):
@@ -119,3 +124,34 @@ async def test_a_rejected_run_sends_no_edit_until_asked(tmp_path, scripted, edit
     answer = await execute(client, "baton.applyRun", {"runId": run_id})
     assert answer["applied"] is True
     assert tree(root)["textkit/stats.py"] == expected_stats(original["textkit/stats.py"])
+
+
+async def test_list_runs_answers_from_every_folders_index(tmp_path, editor):
+    """Stored runs of earlier sessions, in two folders: the index's columns, in the answer's shape."""
+    a, b = make_project(tmp_path / "a").resolve(), make_project(tmp_path / "b").resolve()
+
+    def save(root, run_id, minute, **fields):
+        store = RunStore(root)
+        store.save(RunRecord(id=run_id, pattern="plan-implement-review", task=f"task {run_id}",
+                             scope=Scope(root=str(root), path=fields.pop("path", None)),
+                             created_at=datetime(2026, 1, 1, 12, minute, tzinfo=UTC), **fields))
+        store.close()
+
+    save(a, "r1", 1, status=RunStatus.succeeded, verdict="approved", duration_s=12.5)
+    save(b, "r2", 2, status=RunStatus.cancelled, duration_s=3.0)
+    save(a, "r3", 3, status=RunStatus.failed, error="implementer: gave up", path="textkit", duration_s=7.25)
+    save(b, "r2-child", 4, status=RunStatus.succeeded, parent_id="r2")  # sub-runs are not listed
+    client, _ = await editor([a, b], "visual-studio-code", options("http://127.0.0.1:9/v1"))
+
+    runs = (await execute(client, "baton.listRuns", {}))["runs"]
+    assert runs == [
+        {"runId": "r3", "pattern": "plan-implement-review", "task": "task r3", "status": "failed", "verdict": None,
+         "durationS": 7.25, "createdAt": "2026-01-01T12:03:00+00:00", "scope": "textkit",
+         "error": "implementer: gave up"},
+        {"runId": "r2", "pattern": "plan-implement-review", "task": "task r2", "status": "cancelled",
+         "verdict": None, "durationS": 3.0, "createdAt": "2026-01-01T12:02:00+00:00", "scope": None, "error": None},
+        {"runId": "r1", "pattern": "plan-implement-review", "task": "task r1", "status": "succeeded",
+         "verdict": "approved", "durationS": 12.5, "createdAt": "2026-01-01T12:01:00+00:00", "scope": None,
+         "error": None},
+    ]
+    assert [r["runId"] for r in (await execute(client, "baton.listRuns", {"limit": 2}))["runs"]] == ["r3", "r2"]

@@ -144,6 +144,52 @@ def test_one_line_never_matches_fuzzily():
                                                               "+    return 0"))
 
 
+GEO = ('def area(a, b):\n    """Area of a rectangle."""\n    return a * b\n\n\n'
+       'def perimeter(a, b):\n    """Perimeter of a rectangle."""\n    return 2 * (a + b)\n')
+
+
+@pytest.mark.parametrize("added", ["+    return a * b", "+    return a * b * 3"])
+def test_a_removed_line_that_is_not_in_the_file_is_never_matched_fuzzily(added):
+    """Identical context and a '-' line the file does not have: a fuzzy match would remove
+    `return a * b`, a line the model never quoted (a silent no-op, or a wrong edit)."""
+    files = {"geo.py": GEO, "other.py": "x = 1\n"}
+    text = patch("*** Update File: other.py", "@@", "-x = 1", "+x = 2",
+                 "*** Update File: geo.py", "@@", " def area(a, b):", '     """Area of a rectangle."""',
+                 "-    return a * b * 2", added)
+    with pytest.raises(EditError) as err:
+        apply(files, text)  # nothing is applied: no ChangeSet at all, not even for other.py
+    msg = str(err.value)
+    assert err.value.path == "geo.py"
+    assert "geo.py: the context and '-' lines of hunk 1 (patch line 7) (3 lines) could not be found" in msg
+    assert "Did you mean lines 1-3" in msg and "3 |     return a * b\n" in msg
+    assert "line 3 is 'return a * b', not 'return a * b * 2'" in msg
+    assert files["geo.py"] == GEO and files["other.py"] == "x = 1\n"
+
+
+def test_fuzzy_context_still_matches_when_the_removed_lines_are_exact():
+    # a context line with a typo and one with a changed word; the '-' lines are the file's own
+    # (one of them up to inner spacing)
+    text = ("def perimeter(a, b):\n    \"\"\"Perimeter of a rectangle.\"\"\"\n    check(a, b)\n"
+            "    return 2 * (a + b)\n\n\ndef main():\n    print(perimeter(1, 2))\n")
+    out = apply({"geo.py": text}, patch("*** Update File: geo.py", "@@", " def perimeter(a, b) :",
+                                        '     """Perimeter of the rectangle."""', "-    check(a,  b)",
+                                        "-    return 2 * (a + b)", "+    return 2 * a + 2 * b", "     ",
+                                        "     ", " def main():"))
+    # the context keeps the file's own text; only the removed lines are replaced
+    assert out["geo.py"] == text.replace("    check(a, b)\n    return 2 * (a + b)", "    return 2 * a + 2 * b")
+
+
+def test_a_fuzzy_match_does_not_move_to_another_place_whose_removed_line_is_exact():
+    """The context points at f; g has the removed line verbatim. Editing g would change a function
+    the model did not mean, so the hunk fails, showing f."""
+    text = "def f():\n    x = 1\n    return x\n\n\ndef g(y):\n    x = y\n    return -x\n"
+    with pytest.raises(EditError) as err:
+        apply({"t.py": text}, patch("*** Update File: t.py", "@@", " def f():", "     x = 1", "-    return -x",
+                                    "+    return x - 1"))
+    msg = str(err.value)
+    assert "Did you mean lines 1-3" in msg and "line 3 is 'return x', not 'return -x'" in msg
+
+
 def test_ambiguous_context_fails_with_every_place():
     with pytest.raises(EditError, match=r"matches 2 places \(line 1, line 3\)"):
         apply({"d.txt": "x\ny\nx\n"}, patch("*** Update File: d.txt", "@@", "-x", "+z"))

@@ -11,7 +11,7 @@ import pytest
 
 from baton.pipelines.config import Settings
 from baton.pipelines.events import Event, EventBus, EventType
-from baton.pipelines.llm.client import LLMClient
+from baton.pipelines.llm.client import LLMClient, shared_ssl_context
 from baton.pipelines.llm.conversation import Conversation
 from baton.pipelines.llm.errors import LLMError
 from baton.pipelines.llm.scripted import ScriptedLLM
@@ -94,6 +94,31 @@ async def test_chat_turn_parses_content_and_tool_calls_and_sends_the_transcript(
     assert ev.role == "planner" and ev.data["model"] == "planner-x" and ev.data["tool_calls"] == 1
     assert ev.data["finish_reason"] == "tool_calls" and ev.data["prompt_tokens"] == turn.usage.prompt_tokens
     assert "Repo map" not in ev.to_json_line()  # events carry numbers, not message contents
+
+
+def ssl_context_of(sdk: Any) -> Any:
+    """The TLS context an AsyncOpenAI's HTTP client connects with (httpx2 → httpcore2 pool)."""
+    return sdk._client._transport._pool._ssl_context
+
+
+async def test_llm_clients_share_one_tls_context_and_keep_their_own_http_clients(serve):
+    srv = serve({"planner-x": [{"content": "one"}, {"content": "three"}], "coder-x": [{"content": "two"}]})
+    s = settings(srv.url)
+    a, b = LLMClient(s), LLMClient(s)
+    assert (await a.turn("planner", convo(), [READ])).content == "one"
+    assert (await b.turn("implementer", convo(), [READ])).content == "two"
+    (sdk_a,), (sdk_b,) = a._clients.values(), b._clients.values()
+    assert sdk_a is not sdk_b and sdk_a._client is not sdk_b._client  # connection pools are per LLMClient
+    assert ssl_context_of(sdk_a) is ssl_context_of(sdk_b) is shared_ssl_context()
+    # closing one run's client closes its HTTP client only; the shared context serves the next ones
+    await a.aclose()
+    assert sdk_a.is_closed() and not sdk_b.is_closed()
+    assert (await b.turn("planner", convo(), [READ])).content == "three"
+    await b.aclose()
+    c = LLMClient(settings("http://127.0.0.1:9/v1"))
+    assert ssl_context_of(c._sdk_client(c.endpoint("planner"))) is shared_ssl_context()
+    await c.aclose()
+    assert [r.body["model"] for r in srv.requests] == ["planner-x", "coder-x", "planner-x"]
 
 
 async def test_temperature_goes_only_to_non_reasoning_models_and_effort_only_to_reasoning_ones(serve):
