@@ -107,7 +107,7 @@ def test_neovim_runs_plan_implement_review_and_writes_the_edit(tmp_path):
     assert result["edit_forms"] == ["changes"]
     assert result["edits"][0]["applied"] is True
     assert any("changes applied" in m for m in result["messages"])
-    assert [(d["source"], d["lnum"]) for d in result["diagnostics"]] == [("baton", 21)]
+    assert [(d["source"], d["lnum"]) for d in result["diagnostics"]] == [("baton", 22)]  # finding at line 23 of stats.py (0-based 22)
 
     # the buffers were written: the files on disk are the proposal, and its tests pass
     assert result["modified_after_write"] == []
