@@ -11,10 +11,11 @@ import re
 
 from pydantic import ValidationError
 
+from .errors import BatonError
 from .models import Decision, Plan, PlanStep, Review, TestReport, Triage
 
 
-class PlanParseError(ValueError):
+class PlanParseError(BatonError, ValueError):
     """plan.md could not be read back; says which section/line and what is expected."""
 
 

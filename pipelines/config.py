@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from .errors import BatonError
 from .models import Role
 from .redact import register_secret
 
@@ -131,7 +132,7 @@ class Settings(_Strict):
         return self.role(role).base_url or self.base_url
 
 
-class ConfigError(ValueError):
+class ConfigError(BatonError, ValueError):
     """A settings layer had a bad value. Names the layer, the key and what was expected."""
 
     def __init__(self, source: str, key: str, problem: str) -> None:

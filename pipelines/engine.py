@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from .config import Settings
+from .errors import BatonError
 from .events import Event, EventBus, EventSink, EventType
 from .models import (
     ChangeSet,
@@ -297,9 +298,8 @@ class Engine:
                                  f"{ctx.settings.run_timeout_s:g}s (run_timeout_s)")
         except RunFailed as e:
             outcome = RunOutcome(RunStatus.failed, error=str(e))
-        except Exception as e:  # LLMError, AgentError and friends carry readable messages
-            known = type(e).__name__ in ("LLMError", "AgentError", "ConfigError", "PathRefused", "EditError",
-                                         "SandboxError", "PlanParseError")
+        except Exception as e:  # a BatonError (LLMError, AgentError, …) carries a readable message
+            known = isinstance(e, BatonError)
             msg = str(e) if known else f"internal error: {type(e).__name__}: {e}"
             if not known:
                 log.exception("run %s crashed", ctx.id)

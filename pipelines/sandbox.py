@@ -32,6 +32,7 @@ from .edits.errors import BinaryFileError, EditError
 from .edits.source import DirectorySource
 from .edits.testrun import DEFAULT_OUTPUT_LIMIT, detect_test_command, run_test_command
 from .edits.text import check_writable_text, decode_text
+from .errors import BatonError
 from .models import ChangeSet, Edit, EditKind, TestReport
 from .workspace.paths import PROTECTED_DIRS, is_secret_name, resolve_inside
 
@@ -44,7 +45,7 @@ _WORKTREE_LOCKS: dict[Path, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-class SandboxError(RuntimeError):
+class SandboxError(BatonError, RuntimeError):
     """The sandbox could not be created; the message says why and what to check."""
 
 

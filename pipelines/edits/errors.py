@@ -3,10 +3,11 @@ what was wrong, where, and what to do instead."""
 
 from __future__ import annotations
 
+from ..errors import BatonError
 from ..workspace.paths import PathRefused
 
 
-class EditError(ValueError):
+class EditError(BatonError, ValueError):
     """An edit could not be parsed, matched or applied; nothing was written."""
 
     def __init__(self, message: str, *, path: str | None = None) -> None:

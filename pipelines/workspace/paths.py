@@ -14,6 +14,8 @@ from pathlib import Path, PurePosixPath
 
 import pathspec
 
+from ..errors import BatonError
+
 PROTECTED_DIRS = (".git", ".baton")
 
 SECRET_PATTERNS: tuple[str, ...] = (
@@ -49,7 +51,7 @@ SECRET_PATTERNS: tuple[str, ...] = (
 )
 
 
-class PathRefused(ValueError):
+class PathRefused(BatonError, ValueError):
     """An agent named a path it may not touch. The message says why, for the model to read."""
 
     def __init__(self, path: str, reason: str) -> None:
