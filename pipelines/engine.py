@@ -34,6 +34,7 @@ from .models import (
     utcnow,
 )
 from .redact import redact
+from .slots import RunSlots
 from .store import RunStore, new_run_id
 from .workspace.view import OverlayDoc
 
@@ -230,10 +231,12 @@ def _new_llm_client(settings: Settings, bus: EventBus) -> Any:
 class Engine:
     """Starts runs of any pattern on one workspace."""
 
-    def __init__(self, workspace: Path | str, settings: Settings, store: RunStore | None = None) -> None:
+    def __init__(self, workspace: Path | str, settings: Settings, store: RunStore | None = None,
+                 slots: RunSlots | None = None) -> None:
         self.workspace = Path(workspace).resolve()
         self.settings = settings
         self.store = store or RunStore(self.workspace)
+        self.slots = slots  # shared by every engine of a process that runs many at once (the run host)
 
     def start(
         self,
@@ -279,7 +282,15 @@ class Engine:
         outcome: RunOutcome | None = None
         external_cancel = False
         t0 = time.monotonic()
+        holds_slot = False
         try:
+            if self.slots is not None:
+                limit = ctx.settings.concurrency
+                if self.slots.active >= limit:
+                    ctx.bus.emit(EventType.log, f"queued: {self.slots.active} run(s) already working "
+                                 f"(concurrency = {limit})", queued=True)
+                await self.slots.acquire(limit)
+                holds_slot = True
             async with asyncio.timeout(ctx.settings.run_timeout_s) as tm:
                 ctx._timeout = tm
                 outcome = await pattern(ctx)
@@ -307,6 +318,9 @@ class Engine:
             outcome = RunOutcome(RunStatus.failed, error=msg)
         finally:
             unsubscribe_budget()
+            if holds_slot:
+                assert self.slots is not None
+                self.slots.release()
         assert outcome is not None
         rec.status = outcome.status
         rec.verdict = outcome.verdict  # type: ignore[assignment]

@@ -166,6 +166,11 @@ class ProgressReporter:
                         f"'Baton: Continue run' (baton.continueRun) or cancel it."))
         elif t is EventType.failure:
             self.log(f"failure: {ev.message}", lsp.MessageType.Warning)
+        elif t is EventType.log:
+            self.log(ev.message)
+            if ev.data.get("queued"):
+                self._report(ev.message)
+                self.notify_update("running", message=ev.message)
         elif t is EventType.llm_call:
             d = ev.data
             self.log(f"{ev.role or ''} model call {d.get('model', '')}: {d.get('duration_s', 0):.2f}s, "

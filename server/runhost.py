@@ -31,6 +31,7 @@ from typing import Any
 from baton.pipelines.config import Settings
 from baton.pipelines.models import Plan, Task
 from baton.pipelines.redact import register_secret
+from baton.pipelines.slots import RunSlots
 
 log = logging.getLogger("baton.server.runhost")
 
@@ -45,6 +46,7 @@ class Host:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.stores: dict[Path, Any] = {}  # one RunStore (one SQLite connection) per workspace root
         self.stopping = asyncio.Event()
+        self.slots = RunSlots()  # the `concurrency` setting: runs past it wait for a slot
 
     def send(self, message: dict[str, Any]) -> None:
         self.out.write(json.dumps(message, separators=(",", ":")) + "\n")
@@ -105,7 +107,7 @@ class Host:
         if root not in self.stores:
             self.stores[root] = RunStore(root)
         store = self.stores[root]
-        handle = Engine(root, settings, store=store).start(
+        handle = Engine(root, settings, store=store, slots=self.slots).start(
             task, pattern, run_id=run_id, subscribers=[forward], gate=gate, overlay=overlay)
         self.handles[run_id] = handle
         self.spawn(self.report(run_id, handle))

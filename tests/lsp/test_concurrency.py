@@ -105,3 +105,22 @@ async def test_requests_are_answered_while_runs_wait_on_the_model_and_cancel_wor
     assert listed == {ids[a]: "cancelled", ids[b]: "cancelled"}
     # cancelling again is harmless and says so
     assert await execute(client, "baton.cancelRun", {"runId": ids[a]}) == {"cancelled": False}
+
+
+async def test_concurrency_setting_queues_the_second_run_until_the_first_ends(tmp_path, scripted, editor):
+    a, b = two_folders(tmp_path)
+    llm = scripted({**session("a"), **session("b")})
+    client, _ = await editor([a, b], "visual-studio-code", options(llm.url, prefix=None, concurrency=1))
+    first = (await execute(client, "baton.planImplementReview",
+                           {"task": "Add top_words.", "scope": a.as_uri(), "confirmPlan": True}))["runId"]
+    await wait_until("the plan gate", lambda: any(u["status"] == "waiting" for u in run_updates(client, first)))
+    second = (await execute(client, "baton.planImplementReview", {"task": "Add top_words.", "scope": b.as_uri()}))["runId"]
+    await wait_until("the second run queued",
+                     lambda: any("queued" in (u.get("message") or "") for u in run_updates(client, second)))
+    assert not any(r.model.startswith("b-") for r in llm.requests), "the queued run called its model"
+    assert (await execute(client, "baton.continueRun", {"runId": first}))["continued"] is True
+    assert (await wait_finished(client, first))["status"] == "succeeded"
+    assert (await wait_finished(client, second))["status"] == "succeeded"
+    b_requests = [i for i, r in enumerate(llm.requests) if r.model.startswith("b-")]
+    a_requests = [i for i, r in enumerate(llm.requests) if r.model.startswith("a-")]
+    assert b_requests and min(b_requests) > max(a_requests)

@@ -139,3 +139,72 @@ async def test_unexpected_exception_is_an_internal_error_with_traceback_in_trace
     assert rec.status is RunStatus.failed and rec.error.startswith("internal error: KeyError")
     trace = (tmp_path / ".baton" / "runs" / rec.id / "trace.jsonl").read_text()
     assert "Traceback" in trace
+
+
+async def until(predicate, limit_s=30.0):
+    """Wait for a state (runs hop to threads for the store), with a safety limit only."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not predicate():
+        assert loop.time() < deadline, "state not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_concurrency_limit_queues_runs_past_it(tmp_path):
+    from baton.pipelines.slots import RunSlots
+
+    settings = load_settings(tmp_path, overrides={"concurrency": 1}, env={})
+    slots = RunSlots()
+    engine = Engine(tmp_path, settings, slots=slots)
+    first_may_finish = asyncio.Event()
+    order: list[str] = []
+
+    def pattern(name):
+        async def run(ctx):
+            order.append(f"{name} started")
+            if name == "first":
+                await first_may_finish.wait()
+            order.append(f"{name} finished")
+            return RunOutcome(RunStatus.succeeded)
+        return run
+
+    events = []
+    first = engine.start(Task(text="one", scope=Scope(root=str(tmp_path))), pattern("first"), llm=Accounting())
+    await until(lambda: order == ["first started"])  # the first run holds the only slot
+    second = engine.start(Task(text="two", scope=Scope(root=str(tmp_path))), pattern("second"), llm=Accounting(),
+                          subscribers=[events.append])
+    await until(lambda: order and any(e.type is EventType.log and "queued" in e.message for e in events))
+    assert order == ["first started"]
+    first_may_finish.set()
+    assert (await first.wait()).record.status is RunStatus.succeeded
+    assert (await second.wait()).record.status is RunStatus.succeeded
+    assert order == ["first started", "first finished", "second started", "second finished"]
+    assert slots.active == 0
+
+
+async def test_a_run_cancelled_while_queued_gives_its_turn_back(tmp_path):
+    from baton.pipelines.slots import RunSlots
+
+    settings = load_settings(tmp_path, overrides={"concurrency": 1}, env={})
+    slots = RunSlots()
+    engine = Engine(tmp_path, settings, slots=slots)
+    release, working = asyncio.Event(), asyncio.Event()
+
+    async def blocking(ctx):
+        working.set()
+        await release.wait()
+        return RunOutcome(RunStatus.succeeded)
+
+    async def quick(ctx):
+        return RunOutcome(RunStatus.succeeded)
+
+    first = engine.start(Task(text="one", scope=Scope(root=str(tmp_path))), blocking, llm=Accounting())
+    await working.wait()
+    queued = engine.start(Task(text="two", scope=Scope(root=str(tmp_path))), quick, llm=Accounting())
+    await until(lambda: slots.active == 1 and len(slots._waiters) == 1)
+    assert queued.cancel()
+    assert (await queued.wait()).record.status is RunStatus.cancelled
+    release.set()
+    await first.wait()
+    third = engine.start(Task(text="three", scope=Scope(root=str(tmp_path))), quick, llm=Accounting())
+    assert (await third.wait()).record.status is RunStatus.succeeded and slots.active == 0
