@@ -93,7 +93,6 @@ class Settings(_Strict):
     max_repairs: int = Field(default=3, ge=0, description="Invalid submit arguments sent back before giving up.")
     implement_attempts: int = Field(default=3, ge=1, description="Test-fix rounds for the implementer.")
     review_rounds: int = Field(default=1, ge=0, description="Revisions after a rejected review.")
-    triage_attempts: int = Field(default=2, ge=1)
     budget_tokens: int | None = Field(default=None, gt=0, description="Stop the run past this many tokens.")
     budget_cost_usd: float | None = Field(default=None, gt=0)
 

@@ -41,7 +41,6 @@ class ServerRun:
     step: str | None = None
     result: RunResult | None = None
     plan_path: Path | None = None
-    edit_outcome: Any = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -199,7 +198,6 @@ class RunManager:
                                        needs_confirmation=await self.ls.needs_confirmation(run.workspace),
                                        label=f"Baton: {run.task_text.splitlines()[0][:60]}",
                                        descriptions=descriptions)
-        run.edit_outcome = outcome
         parts = []
         if outcome.applied:
             parts.append(f"changes applied ({outcome.hunks} change(s))" + (" after a rebase" if outcome.rebased else ""))
