@@ -21,22 +21,11 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
+from vscode_harness import CLIENT, need
 
 pytestmark = pytest.mark.e2e
-
-CLIENT = Path(__file__).resolve().parents[2] / "client-vscode"
-CI = os.environ.get("CI") == "true"
-
-
-def need(ok: object, reason: str) -> None:
-    if ok:
-        return
-    if CI:
-        pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
