@@ -6,19 +6,16 @@ request. And a client without showDocument gets the documents' paths in messages
 from __future__ import annotations
 
 import pytest
-from lsp_harness import (
+from lsp_harness import execute, run_updates, wait_finished, wait_until
+from lsp_session import (
     FINDING_LINE,
     NEW_TEST_FILE,
-    execute,
     expected_init,
     expected_stats,
     make_project,
     options,
-    run_updates,
     session,
     tree,
-    wait_finished,
-    wait_until,
 )
 from lsprotocol import types as lsp
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from lsp_harness import execute, make_project, options, session, start_editor, stop_editor, tree
+from lsp_harness import execute, start_editor, stop_editor
+from lsp_session import make_project, options, session, tree
 from pygls.exceptions import JsonRpcInvalidParams
 
 from baton.pipelines.llm.scripted import ScriptedLLM

@@ -5,7 +5,8 @@ test_command_arguments.py."""
 from __future__ import annotations
 
 import pytest
-from lsp_harness import execute, make_project, options, server_env, session
+from lsp_harness import execute
+from lsp_session import make_project, options, server_env, session
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest
 
 from baton.server.commands import _require_key

@@ -5,19 +5,8 @@ progress UI stops the run, closes its model connection and writes nothing."""
 
 from __future__ import annotations
 
-from lsp_harness import (
-    execute,
-    expected_stats,
-    folder_models_toml,
-    make_project,
-    options,
-    progress_kinds,
-    run_updates,
-    session,
-    tree,
-    wait_finished,
-    wait_until,
-)
+from lsp_harness import execute, progress_kinds, run_updates, wait_finished, wait_until
+from lsp_session import expected_stats, folder_models_toml, make_project, options, session, tree
 from lsprotocol import types as lsp
 
 

@@ -4,7 +4,8 @@ null`; needsConfirmation reaches the change annotations."""
 
 from __future__ import annotations
 
-from lsp_harness import execute, make_project, options, session, wait_finished, wait_until
+from lsp_harness import execute, wait_finished, wait_until
+from lsp_session import make_project, options, session
 from lsprotocol import types as lsp
 
 

@@ -8,16 +8,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from lsp_harness import (
-    execute,
-    make_project,
-    options,
-    run_updates,
-    session,
-    tree,
-    wait_finished,
-    wait_until,
-)
+from lsp_harness import execute, run_updates, wait_finished, wait_until
+from lsp_session import make_project, options, session, tree
 from pygls.exceptions import JsonRpcInvalidRequest
 
 EXTRA_STEP = "4. Mention the tie order in the module docstring"

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from lsp_harness import (
+from lsp_harness import execute, wait_finished, wait_until
+from lsp_session import (
     NEW_TEST_FILE,
-    execute,
     expected_init,
     expected_stats,
     make_project,
     options,
     session,
     tree,
-    wait_finished,
-    wait_until,
 )
 from lsprotocol import types as lsp
 

@@ -5,21 +5,17 @@ findings as diagnostics with code actions. For VS Code's and Neovim's capabiliti
 from __future__ import annotations
 
 import pytest
-from lsp_harness import (
+from lsp_harness import execute, progress_kinds, run_updates, wait_finished, wait_until
+from lsp_session import (
     FINDING_LINE,
     NEW_TEST_FILE,
     SUGGESTION,
-    execute,
     expected_init,
     expected_stats,
     make_project,
     options,
-    progress_kinds,
-    run_updates,
     session,
     tree,
-    wait_finished,
-    wait_until,
 )
 from lsprotocol import types as lsp
 

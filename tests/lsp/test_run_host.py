@@ -11,16 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from lsp_harness import (
-    execute,
-    make_project,
-    options,
-    session,
-    stop_editor,
-    tree,
-    wait_finished,
-    wait_until,
-)
+from lsp_harness import execute, stop_editor, wait_finished, wait_until
+from lsp_session import make_project, options, session, tree
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the run host through /proc")
 

@@ -3,7 +3,8 @@ every message), in window/logMessage, in messages, or in the run's artifacts and
 
 from __future__ import annotations
 
-from lsp_harness import execute, make_project, options, session, wait_finished, wait_until
+from lsp_harness import execute, wait_finished, wait_until
+from lsp_session import make_project, options, session
 from lsprotocol import types as lsp
 
 KEY = "local-secret-7f3a9c2e5b1d"  # not sk-… shaped: only the registered-secret scrub can catch it
