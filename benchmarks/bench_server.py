@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
 import shutil
 import statistics
@@ -46,8 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lsprotocol import types as lsp
-from pygls.lsp.client import LanguageClient
+from bench_lsp_client import Client, code_action_params
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -77,30 +75,10 @@ async def noop(ls, *args):
 server.start_io()
 '''
 
-PATCH = "\n".join([
-    "*** Begin Patch",
-    "*** Update File: textkit/stats.py",
-    "@@",
-    ' """Counting words."""',
-    " ",
-    " import re",
-    "+from collections import Counter",
-    " ",
-    ' _WORD = re.compile(r"[a-z\']+")',
-    "@@ def word_count(text: str) -> int:",
-    '     """How many words a text has."""',
-    "     return len(words(text))",
-    "+",
-    "+",
-    "+def top_words(text: str, n: int) -> list[tuple[str, int]]:",
-    '+    """The n most common words with their counts."""',
-    "+    return Counter(words(text)).most_common(n)",
-    "*** Update File: textkit/__init__.py",
-    "@@",
-    "-from .stats import word_count, words",
-    "+from .stats import top_words, word_count, words",
-    "*** End Patch",
-])
+# The implementer's patch of the recorded demo session (adds top_words to textkit).
+_DEMO_SESSION = json.loads((REPO / "pipelines" / "demo" / "session.json").read_text())
+PATCH = next(call["arguments"]["patch"] for reply in _DEMO_SESSION["models"]["demo-coder"]
+             for call in reply.get("tool_calls", []) if call["name"] == "apply_patch")
 
 PLAN = {"summary": "Add top_words.", "steps": [{"title": "Add top_words", "files": ["textkit/stats.py"]}],
         "files_to_touch": ["textkit/stats.py", "textkit/__init__.py"]}
@@ -152,97 +130,7 @@ def start_scripted(script_path: Path) -> tuple[subprocess.Popen[str], str]:
     return proc, line.split(" on ", 1)[1].split()[0]
 
 
-CAPABILITIES = lsp.ClientCapabilities(
-    window=lsp.WindowClientCapabilities(work_done_progress=True,
-                                        show_document=lsp.ShowDocumentClientCapabilities(support=True)),
-    workspace=lsp.WorkspaceClientCapabilities(
-        apply_edit=True, configuration=False,
-        workspace_edit=lsp.WorkspaceEditClientCapabilities(
-            document_changes=True, change_annotation_support=lsp.ChangeAnnotationsSupportOptions(groups_on_label=True),
-            resource_operations=[lsp.ResourceOperationKind.Create, lsp.ResourceOperationKind.Rename,
-                                 lsp.ResourceOperationKind.Delete])),
-)
-
-
-class Client:
-    """A lean editor: answers the server's requests, counts its notifications, declines edits."""
-
-    def __init__(self, stderr_file: str | None = None) -> None:
-        self.lc = LanguageClient("bench", "1")
-        self.stderr_file = open(stderr_file, "ab") if stderr_file else None  # noqa: SIM115
-        self.notifications = 0
-        self.finished: dict[str, asyncio.Event] = {}
-        self.stderr_tail: list[bytes] = []
-        lc = self.lc
-
-        @lc.feature(lsp.WINDOW_WORK_DONE_PROGRESS_CREATE)
-        def _create(params: Any) -> None:
-            return None
-
-        @lc.feature(lsp.WINDOW_SHOW_DOCUMENT)
-        def _show(params: Any) -> lsp.ShowDocumentResult:
-            return lsp.ShowDocumentResult(success=True)
-
-        @lc.feature(lsp.WORKSPACE_APPLY_EDIT)
-        def _apply(params: Any) -> lsp.ApplyWorkspaceEditResult:
-            return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="benchmark: declined")
-
-        for method in (lsp.PROGRESS, lsp.WINDOW_LOG_MESSAGE, lsp.WINDOW_SHOW_MESSAGE,
-                       lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS):
-            lc.feature(method)(lambda params: self._count())
-
-        @lc.feature("baton/runUpdate")
-        def _update(params: Any) -> None:
-            self.notifications += 1
-            if params.status in ("succeeded", "failed", "cancelled"):
-                self.finished.setdefault(params.runId, asyncio.Event()).set()
-
-    def _count(self) -> None:
-        self.notifications += 1
-
-    async def start(self, cmd: list[str], roots: list[Path], options: dict[str, Any] | None) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "BATON_"))}
-        await self.lc.start_io(*cmd, env=env)
-        server = self.lc._server
-        assert server is not None and server.stderr is not None
-        self._drain = asyncio.create_task(self._drain_stderr(server.stderr))
-        await self.lc.initialize_async(lsp.InitializeParams(
-            capabilities=CAPABILITIES, root_uri=roots[0].as_uri(), process_id=os.getpid(),
-            workspace_folders=[lsp.WorkspaceFolder(uri=r.as_uri(), name=r.name) for r in roots],
-            initialization_options=options))
-        self.lc.initialized(lsp.InitializedParams())
-
-    async def _drain_stderr(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            self.stderr_tail = [*self.stderr_tail[-50:], line]
-            if self.stderr_file is not None:
-                self.stderr_file.write(line)
-
-    def open(self, path: Path) -> str:
-        uri = path.as_uri()
-        self.lc.text_document_did_open(lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(
-            uri=uri, language_id="python", version=1, text=path.read_text())))
-        return uri
-
-    async def execute(self, command: str, arg: dict[str, Any]) -> Any:
-        return await self.lc.workspace_execute_command_async(lsp.ExecuteCommandParams(command=command, arguments=[arg]))
-
-    async def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.lc.shutdown_async(None), 30)
-            self.lc.exit(None)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.lc.stop(), 30)
-
-
 # --------------------------------------------------------------------------- measuring
-
-
-def code_action_params(uri: str) -> lsp.CodeActionParams:
-    return lsp.CodeActionParams(
-        text_document=lsp.TextDocumentIdentifier(uri=uri),
-        range=lsp.Range(start=lsp.Position(line=3, character=0), end=lsp.Position(line=3, character=0)),
-        context=lsp.CodeActionContext(diagnostics=[]))
 
 
 async def sample(n: int, send: Callable[[], Any], gap_ms: float = 2.0) -> list[float]:
