@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from . import __version__
+from .errors import UsageError
 
 # name → (module, function, help). The module defines `add_arguments(parser)` under the name
 # `<function>_arguments` and the handler `<function>(args) -> int`.
@@ -26,10 +27,6 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "apply-patch": ("baton.pipelines.edits.cli", "apply_patch", "apply an apply_patch or SEARCH/REPLACE patch"),
     "scripted-llm": ("baton.pipelines.llm.scripted", "scripted_llm", "serve a scripted OpenAI-compatible model"),
 }
-
-
-class UsageError(Exception):
-    """Bad command-line use; printed without a traceback, exit 2."""
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

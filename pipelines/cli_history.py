@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from .cli import UsageError
+from .errors import UsageError
 from .models import RunRecord
 from .store import BATON_DIR, RunNotFound, RunStore
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli import UsageError
+from .errors import UsageError
 from .config import ConfigError, Settings, load_settings
 from .models import Pattern, RunRecord, RunStatus, Scope, Task
 from .progress_display import make_display

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from ..engine import RunContext
 from ..llm.conversation import Conversation
 from ..llm.loop import run_tool_loop
-from ..llm.tools import Tool
+from ..tools import Tool
 from ..models import ChangesSubmission, ModuleSplit, Plan, Review, Role, Triage
 
 T = TypeVar("T", bound=BaseModel)

@@ -40,7 +40,7 @@ def _copy_project(dest: Path) -> None:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from ..cli import UsageError
+    from ..errors import UsageError
     from ..llm.scripted import ScriptedLLM
 
     dest = Path(args.dir).resolve() if args.dir else Path(tempfile.mkdtemp(prefix="baton-demo-"))

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import UsageError
+from ..errors import UsageError
 from ..config import ConfigError, load_settings
 from .apply import apply_changeset, check_changeset
 from .errors import EDIT_ERRORS

@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ..llm.tools import Tool, ToolError, ToolSpec, object_schema
+from ..tools import Tool, ToolError, ToolSpec, object_schema
 from ..models import ChangeSet, TestReport
 from .builder import ChangeBuilder
 from .diff import DiffStats

@@ -14,7 +14,7 @@ from openai import AsyncOpenAI
 from ..config import RoleConfig
 from .conversation import AssistantTurn, Conversation, ToolCall
 from .retry import MalformedReply
-from .tools import ToolSpec
+from ..tools import ToolSpec
 from .usage import chat_usage, responses_usage
 
 

@@ -29,7 +29,7 @@ from .apis import call_chat, call_responses
 from .conversation import AssistantTurn, Conversation
 from .errors import LLMError
 from .retry import Failure, backoff_delay, classify
-from .tools import ToolSpec
+from ..tools import ToolSpec
 from .usage import with_cost
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from ..workspace.paths import PathRefused
 from .client import LLMClient
 from .conversation import AssistantTurn, Conversation, ToolCall
 from .errors import AgentError
-from .tools import Tool, ToolError, ToolSpec, model_tool_spec
+from ..tools import Tool, ToolError, ToolSpec, model_tool_spec
 
 log = logging.getLogger(__name__)
 

@@ -152,7 +152,7 @@ def scripted_llm_arguments(parser: argparse.ArgumentParser) -> None:
 
 def scripted_llm(args: argparse.Namespace) -> int:
     """Serve the script until SIGINT/SIGTERM."""
-    from ..cli import UsageError
+    from ..errors import UsageError
 
     try:
         script = load_script(args.script)

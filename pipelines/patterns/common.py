@@ -14,7 +14,7 @@ from ..edits.diff import render_unified_diff
 from ..edits.render import render_apply_patch
 from ..edits.tools import edit_tools
 from ..engine import RunContext
-from ..llm.tools import Tool, ToolError
+from ..tools import Tool, ToolError
 from ..models import ChangeSet, TestReport
 from ..sandbox import Sandbox
 from ..workspace.repomap import RepoMapper

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..llm.tools import Tool, ToolError, ToolSpec, object_schema
+from ..tools import Tool, ToolError, ToolSpec, object_schema
 from .outline import outline, render_symbols
 from .paths import PathRefused
 from .view import FileSkipped, WorkspaceView

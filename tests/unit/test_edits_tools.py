@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from baton.pipelines.edits.tools import edit_tools
-from baton.pipelines.llm.tools import ToolError
+from baton.pipelines.tools import ToolError
 from baton.pipelines.sandbox import Sandbox
 
 APP = "def add(a, b):\n    return a + b\n"

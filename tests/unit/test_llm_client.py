@@ -15,7 +15,7 @@ from baton.pipelines.llm.client import LLMClient, shared_ssl_context
 from baton.pipelines.llm.conversation import Conversation
 from baton.pipelines.llm.errors import LLMError
 from baton.pipelines.llm.scripted import ScriptedLLM
-from baton.pipelines.llm.tools import ToolSpec, object_schema
+from baton.pipelines.tools import ToolSpec, object_schema
 
 KEY = "sk-test-client-0123456789"
 READ = ToolSpec(name="read_file", description="Read a file.",

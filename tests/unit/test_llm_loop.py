@@ -17,7 +17,7 @@ from baton.pipelines.llm.conversation import Conversation
 from baton.pipelines.llm.errors import AgentError, LLMError
 from baton.pipelines.llm.loop import run_tool_loop
 from baton.pipelines.llm.scripted import ScriptedLLM
-from baton.pipelines.llm.tools import Tool, ToolError, ToolSpec, object_schema
+from baton.pipelines.tools import Tool, ToolError, ToolSpec, object_schema
 from baton.pipelines.workspace.paths import PathRefused
 
 

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from baton.pipelines.llm.tools import ToolError
+from baton.pipelines.tools import ToolError
 from baton.pipelines.models import Scope
 from baton.pipelines.workspace.tools import glob_regex, read_tools
 from baton.pipelines.workspace.view import OverlayDoc, WorkspaceView
