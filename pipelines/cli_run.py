@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
 from .config import ConfigError, Settings, load_settings
+from .errors import UsageError
 from .models import Pattern, RunRecord, RunStatus, Scope, Task
 from .progress_display import make_display
 

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 from ..engine import RunContext
 from ..llm.conversation import Conversation
 from ..llm.loop import run_tool_loop
-from ..tools import Tool
 from ..models import ChangesSubmission, ModuleSplit, Plan, Review, Role, Triage
+from ..tools import Tool
 
 T = TypeVar("T", bound=BaseModel)
 

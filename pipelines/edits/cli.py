@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import UsageError
 from ..config import ConfigError, load_settings
+from ..errors import UsageError
 from .apply import apply_changeset, check_changeset
 from .errors import EDIT_ERRORS
 from .formats import changeset_from_patch

@@ -11,8 +11,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ..tools import Tool, ToolError, ToolSpec, object_schema
 from ..models import ChangeSet, TestReport
+from ..tools import Tool, ToolError, ToolSpec, object_schema
 from .builder import ChangeBuilder
 from .diff import DiffStats
 from .errors import EDIT_ERRORS

@@ -12,9 +12,9 @@ from typing import Any
 from openai import AsyncOpenAI
 
 from ..config import RoleConfig
+from ..tools import ToolSpec
 from .conversation import AssistantTurn, Conversation, ToolCall
 from .retry import MalformedReply
-from ..tools import ToolSpec
 from .usage import chat_usage, responses_usage
 
 

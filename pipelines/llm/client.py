@@ -25,11 +25,11 @@ from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from ..config import RoleConfig, Settings
 from ..events import EventBus, EventType
 from ..models import Role, Usage
+from ..tools import ToolSpec
 from .apis import call_chat, call_responses
 from .conversation import AssistantTurn, Conversation
 from .errors import LLMError
 from .retry import Failure, backoff_delay, classify
-from ..tools import ToolSpec
 from .usage import with_cost
 
 log = logging.getLogger(__name__)

@@ -20,11 +20,11 @@ from pydantic import BaseModel, ValidationError
 from ..events import EventBus, EventType
 from ..models import Role
 from ..redact import redact
+from ..tools import Tool, ToolError, ToolSpec, model_tool_spec
 from ..workspace.paths import PathRefused
 from .client import LLMClient
 from .conversation import AssistantTurn, Conversation, ToolCall
 from .errors import AgentError
-from ..tools import Tool, ToolError, ToolSpec, model_tool_spec
 
 log = logging.getLogger(__name__)
 

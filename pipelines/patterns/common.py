@@ -14,9 +14,9 @@ from ..edits.diff import render_unified_diff
 from ..edits.render import render_apply_patch
 from ..edits.tools import edit_tools
 from ..engine import RunContext
-from ..tools import Tool, ToolError
 from ..models import ChangeSet, TestReport
 from ..sandbox import Sandbox
+from ..tools import Tool, ToolError
 from ..workspace.repomap import RepoMapper
 from ..workspace.tools import read_tools
 from ..workspace.view import WorkspaceView

@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from baton.pipelines.edits.tools import edit_tools
-from baton.pipelines.tools import ToolError
 from baton.pipelines.sandbox import Sandbox
+from baton.pipelines.tools import ToolError
 
 APP = "def add(a, b):\n    return a + b\n"
 TEST = "from app import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"

@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from baton.pipelines.tools import ToolError
 from baton.pipelines.models import Scope
+from baton.pipelines.tools import ToolError
 from baton.pipelines.workspace.tools import glob_regex, read_tools
 from baton.pipelines.workspace.view import OverlayDoc, WorkspaceView
 
