@@ -94,12 +94,23 @@ def load(ws: Path, args: argparse.Namespace) -> Settings:
         raise UsageError(str(e)) from None
 
 
+def check_store(ws: Path) -> None:
+    """Refuse, before any model call, a workspace whose `.baton` Baton cannot safely write."""
+    from .store import RunStore, StoreRefused
+
+    try:
+        RunStore(ws).ensure()
+    except StoreRefused as e:
+        raise UsageError(f"{ws}: {e}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     ws = resolve_workspace(args)
     scope = build_scope(ws, args.module)
     settings = load(ws, args)
     if not args.task.strip():
         raise UsageError("the task is empty: say what should be done")
+    check_store(ws)
     task = Task(text=args.task, scope=scope, pattern=Pattern.plan_implement_review)
     from .patterns.plan_implement_review import plan_implement_review
 

@@ -270,6 +270,18 @@ def _lookup(data: Mapping[str, Any], loc: tuple[Any, ...]) -> bool:
     return True
 
 
+def _blame(layers: list[tuple[str, dict[str, Any]]], loc: tuple[Any, ...]) -> str:
+    """The layer that set the bad value: the highest layer holding the deepest prefix of `loc`.
+
+    Matching the full key first matters: a flag setting `roles.reviewer.model` must not take the
+    blame for a bad `roles.planner.modle` in baton.toml just because both are under `roles`."""
+    for depth in range(len(loc), 0, -1):
+        for name, data in reversed(layers):
+            if _lookup(data, loc[:depth]):
+                return name
+    return "settings"
+
+
 def load_settings(
     workspace: Path | str | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -297,7 +309,7 @@ def load_settings(
         err = e.errors()[0]
         loc = tuple(err["loc"])
         key = ".".join(str(p) for p in loc) or "<root>"
-        source = next((name for name, data in reversed(layers) if _lookup(data, loc[:1])), "settings")
+        source = _blame(layers, loc)
         if err["type"] == "extra_forbidden":
             problem = "unknown setting" + _did_you_mean(str(loc[-1]), loc)
         else:

@@ -34,7 +34,7 @@ from .edits.testrun import DEFAULT_OUTPUT_LIMIT, detect_test_command, run_test_c
 from .edits.text import check_writable_text, decode_text
 from .errors import BatonError
 from .models import ChangeSet, Edit, EditKind, TestReport
-from .workspace.paths import PROTECTED_DIRS, is_secret_name, resolve_inside
+from .workspace.paths import is_secret_name, protected_component, resolve_inside
 
 _BINARY = object()  # marker: a binary file or a symlink, which a ChangeSet cannot express
 _GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
@@ -161,7 +161,7 @@ class Sandbox:
         edits: list[Edit] = []
         self.skipped_binary = []
         for rel in self._candidates():
-            if rel.split("/")[0] in PROTECTED_DIRS or is_secret_name(rel, self.excludes):
+            if protected_component(rel) is not None or is_secret_name(rel, self.excludes):
                 continue
             base = self._baseline(rel)
             current = self._read(rel)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from .errors import BatonError
 from .models import Pattern, RunRecord, RunStatus
 
 BATON_DIR = ".baton"
@@ -54,6 +55,21 @@ _SUMMARY_COLUMNS = "id, pattern, status, verdict, task, created_at, duration_s, 
 
 class RunNotFound(LookupError):
     pass
+
+
+class StoreRefused(BatonError):
+    """`.baton` (or a folder or file Baton writes inside it) is a symlink or not a folder: writing
+    there would follow a link a repository can commit, possibly to outside the workspace."""
+
+
+def _must_be_real(path: Path, *, folder: bool, workspace: Path) -> None:
+    """Refuse a symlink (at `path` itself) or a non-folder where Baton keeps its folders."""
+    rel = path.relative_to(workspace).as_posix()
+    if path.is_symlink():
+        raise StoreRefused(f"{rel} is a symlink; Baton keeps its runs there and will not follow a link "
+                           f"(it may lead outside the workspace). Remove it (`rm {rel}`) and run again.")
+    if folder and path.exists() and not path.is_dir():
+        raise StoreRefused(f"{rel} is not a folder; Baton keeps its runs there. Move it away and run again.")
 
 
 class PatternStats(BaseModel):
@@ -121,9 +137,17 @@ class RunStore:
     # ------------------------------------------------------------------ files
 
     def ensure(self) -> None:
-        """Create `.baton/` with a `.gitignore` that ignores everything in it (itself included)."""
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        """Create `.baton/` with a `.gitignore` that ignores everything in it (itself included).
+
+        Raises StoreRefused when `.baton`, `.baton/runs` or a file Baton writes there is a symlink
+        or not what it should be: a repository can commit a `.baton` symlink pointing anywhere."""
+        for folder in (self.base, self.runs_dir):
+            _must_be_real(folder, folder=True, workspace=self.workspace)
         gi = self.base / ".gitignore"
+        for file in (gi, self.db_path, self.db_path.with_name(self.db_path.name + "-wal"),
+                     self.db_path.with_name(self.db_path.name + "-shm")):
+            _must_be_real(file, folder=False, workspace=self.workspace)
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
         if not gi.exists():
             gi.write_text("# Baton's run artifacts; not part of your project.\n*\n")
 
@@ -133,9 +157,11 @@ class RunStore:
     def write_artifact(self, run_id: str, name: str, text: str) -> Path:
         self.ensure()
         d = self.run_dir(run_id)
+        _must_be_real(d, folder=True, workspace=self.workspace)
         d.mkdir(parents=True, exist_ok=True)
         path = d / name
         tmp = path.with_name(f".{name}.tmp")
+        _must_be_real(tmp, folder=False, workspace=self.workspace)
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
         return path

@@ -18,8 +18,9 @@ from lsprotocol import types as lsp
 
 from baton.pipelines.merge import MergeConflict, three_way_merge
 from baton.pipelines.models import ChangeSet, Edit, EditKind
+from baton.pipelines.workspace.paths import PathRefused
 
-from .edits import EditOptions, build_workspace_edit, path_to_uri
+from .edits import EditOptions, build_workspace_edit, check_edit_paths, path_to_uri
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,10 @@ async def send_changeset(
 ) -> ApplyOutcome:
     """One workspace/applyEdit (plus at most one rebased retry). Nothing is written otherwise."""
     opts = client_edit_options(ls, needs_confirmation, label, descriptions or {})
+    try:
+        check_edit_paths(cs, root)  # before reading any of its paths from the disk
+    except PathRefused as e:
+        return ApplyOutcome(applied=False, failure_reason=f"refused: {e}")
     # The client applies ranges to whatever text it has, so first make sure every file is
     # still the text the run saw; otherwise rebase before asking.
     versions: dict[str, int | None] = {}

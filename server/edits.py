@@ -17,6 +17,7 @@ from pathlib import Path
 from lsprotocol import types as lsp
 
 from baton.pipelines.models import ChangeSet, Edit, EditKind
+from baton.pipelines.workspace.paths import resolve_inside
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,13 @@ def path_to_uri(root: Path, rel: str) -> str:
     return (root / rel).as_uri()
 
 
+def check_edit_paths(cs: ChangeSet, root: Path) -> None:
+    """Refuse (PathRefused) a change that names `.git` or `.baton` at any depth, climbs out of
+    the root or goes through a symlink that leaves it: the editor would write what we send."""
+    for path in cs.paths:
+        resolve_inside(root, path, allow_secret=True)
+
+
 @dataclass
 class EditOptions:
     document_changes: bool = True
@@ -94,7 +102,10 @@ class BuiltEdit:
 def build_workspace_edit(
     cs: ChangeSet, root: Path, versions: Mapping[str, int | None], opts: EditOptions
 ) -> BuiltEdit:
-    """The WorkspaceEdit for a ChangeSet. `versions`: rel path → open document version."""
+    """The WorkspaceEdit for a ChangeSet. `versions`: rel path → open document version.
+
+    Raises PathRefused when an edit names a path the editor must not write (check_edit_paths)."""
+    check_edit_paths(cs, root)
     annotations: dict[str, lsp.ChangeAnnotation] = {}
     doc_changes: list = []
     plain: dict[str, list[lsp.TextEdit]] = {}

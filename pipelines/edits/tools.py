@@ -7,6 +7,7 @@ whose message (closest lines, line numbers) goes back to the model verbatim.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -61,22 +62,23 @@ def edit_tools(
     async def apply_patch(args: dict[str, Any]) -> str:
         patch = _str_arg(args, "patch")
         try:
-            changeset = changeset_from_patch(patch, sandbox.source)
+            # parsing and fuzzy matching a large patch is CPU work: off the loop, so timeouts hold
+            changeset = await asyncio.to_thread(changeset_from_patch, patch, sandbox.source)
         except EDIT_ERRORS as e:
             raise ToolError(str(e)) from None
         return await apply(changeset)
 
     async def replace_in_file(args: dict[str, Any]) -> str:
         path, search, replace = (_str_arg(args, k) for k in ("path", "search", "replace"))
-        return await apply(build(lambda b: b.replace(path, search, replace)))
+        return await apply(await asyncio.to_thread(build, lambda b: b.replace(path, search, replace)))
 
     async def write_file(args: dict[str, Any]) -> str:
         path, content = _str_arg(args, "path"), _str_arg(args, "content")
-        return await apply(build(lambda b: b.write(path, content)))
+        return await apply(await asyncio.to_thread(build, lambda b: b.write(path, content)))
 
     async def delete_file(args: dict[str, Any]) -> str:
         path = _str_arg(args, "path")
-        return await apply(build(lambda b: b.delete(path)))
+        return await apply(await asyncio.to_thread(build, lambda b: b.delete(path)))
 
     async def run_tests(args: dict[str, Any]) -> str:
         report = await sandbox.run_tests(test_command, test_timeout_s)

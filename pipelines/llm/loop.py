@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
 
 _SUMMARY_CHARS = 160
+# The same failing call (name, arguments, error) this many times in a row ends the agent: the
+# model is stuck, and every further turn costs tokens for the same answer.
+SAME_FAILURE_LIMIT = 3
 
 
 def submit_spec(submit_name: str, submit_model: type[BaseModel]) -> ToolSpec:
@@ -62,6 +65,14 @@ def parse_arguments(call: ToolCall) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ToolError(f"the arguments of {call.name} must be a JSON object, got {type(value).__name__}")
     return value
+
+
+def _canonical_arguments(raw: str) -> str:
+    """Arguments in a form where key order and spacing do not make two calls differ."""
+    try:
+        return json.dumps(json.loads(raw or "{}"), sort_keys=True)
+    except json.JSONDecodeError:
+        return raw.strip()
 
 
 async def run_tool_loop(
@@ -116,6 +127,8 @@ class _Loop:
         self.turns = 0
         self.repairs = 0
         self.last_problem = ""
+        self.last_failure: tuple[str, str, str] | None = None
+        self.same_failures = 0
 
     async def run(self) -> Any:
         while True:
@@ -203,7 +216,23 @@ class _Loop:
             text, ok = f"tool {call.name} failed: {type(e).__name__}: {e}", False
             err = text
         self._event(call, ok, err, started)
+        self._note_outcome(call, err if not ok else None)
         return text, ok
+
+    def _note_outcome(self, call: ToolCall, error: str | None) -> None:
+        """Count identical failing calls in a row; the third ends the agent with AgentError."""
+        if error is None:
+            self.last_failure, self.same_failures = None, 0
+            return
+        key = (call.name, _canonical_arguments(call.arguments), error)
+        self.same_failures = self.same_failures + 1 if key == self.last_failure else 1
+        self.last_failure = key
+        if self.same_failures >= SAME_FAILURE_LIMIT:
+            args = redact(call.arguments)
+            if len(args) > _SUMMARY_CHARS:
+                args = args[:_SUMMARY_CHARS] + "…"
+            raise AgentError(f"{self.role} ({self.model}) is stuck: it made the same failing call {self.same_failures} "
+                             f"times in a row ({call.name} with {args}): {redact(error)[:300]}")
 
     def _event(self, call: ToolCall, ok: bool, error: str | None, started: float) -> None:
         if self.bus is None:

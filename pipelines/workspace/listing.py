@@ -116,7 +116,7 @@ def _link_ok(root: Path, full: str) -> bool:
         parts = target.relative_to(root).parts
     except ValueError:
         return False
-    return not (parts and parts[0] in SKIP_DIR_NAMES)
+    return not any(part in SKIP_DIR_NAMES for part in parts)
 
 
 # --------------------------------------------------------------------------- walk

@@ -1,7 +1,8 @@
 """Resolve a path an agent names to a real path inside the workspace root, or refuse it.
 
 Refused, each with a reason the model can act on: absolute paths outside the root, `..`
-escapes, `.git/` and `.baton/`, symlinks that lead outside the root, and secret files
+escapes, `.git` and `.baton` as any path component (`sub/.baton/x.txt`, `a/.git/config`: a
+nested repository's or store's files are as dangerous as the top-level ones), symlinks that lead outside the root, and secret files
 (`.env*`, private keys, credential files, configured excludes).
 """
 
@@ -76,6 +77,14 @@ def is_secret_name(rel: str, extra_excludes: Iterable[str] = ()) -> bool:
     return False
 
 
+def protected_component(rel: str) -> str | None:
+    """The first `.git` / `.baton` component of a relative path, or None (checked at any depth)."""
+    for part in rel.replace("\\", "/").split("/"):
+        if part in PROTECTED_DIRS:
+            return part
+    return None
+
+
 def normalise_rel(path: str) -> str:
     """'./a//b/' → 'a/b'; backslashes become slashes; '' and '.' mean the root ('')."""
     p = path.replace("\\", "/").strip()
@@ -123,8 +132,10 @@ def resolve_inside(
                 stack.append(part)
         parts = stack
     rel = "/".join(parts)
-    if parts and parts[0] in PROTECTED_DIRS:
-        raise PathRefused(path, f"is inside {parts[0]}/, which agents may not read or change")
+    guarded = protected_component(rel)
+    if guarded is not None:
+        inside = "/".join(parts[: parts.index(guarded) + 1])
+        raise PathRefused(path, f"is inside {inside}/, which agents may not read or change")
     if not allow_secret and rel and is_secret_name(rel, excludes):
         raise PathRefused(path, "is a secret or excluded file; Baton never reads or sends it")
     full = root.joinpath(*parts) if parts else root
@@ -136,9 +147,9 @@ def resolve_inside(
             target = Path(os.path.realpath(cur))
             if target != root and root not in target.parents:
                 raise PathRefused(path, f"is a symlink that leads outside the workspace ({target})")
-            tparts = target.relative_to(root).parts
-            if tparts and tparts[0] in PROTECTED_DIRS:
-                raise PathRefused(path, f"is a symlink into {tparts[0]}/")
+            guarded = protected_component(target.relative_to(root).as_posix())
+            if guarded is not None:
+                raise PathRefused(path, f"is a symlink into a {guarded}/ folder, which agents may not read or change")
             if not allow_secret and is_secret_name(target.relative_to(root).as_posix(), excludes):
                 raise PathRefused(path, "is a symlink to a secret or excluded file")
         if not cur.exists() and not cur.is_symlink():

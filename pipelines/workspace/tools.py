@@ -4,6 +4,13 @@ Every answer is capped (lines, bytes, hits, entries) and says how to get the res
 bad argument or refused path becomes a ToolError whose text tells the model what was wrong
 and what to do instead. Paths go through the view, so .git/, .baton/, secrets, ignored
 files and symlinks out of the root are refused the same way everywhere.
+
+`search` compiles the model's pattern with RE2 (`google-re2`), not Python's `re`: RE2 matches
+in time linear in the text, so a catastrophic pattern such as `(a+)+$` on a long line of a's
+answers at once instead of backtracking for hours in a worker thread that no timeout, Ctrl-C
+or SIGTERM can stop (a thread cannot be cancelled; `regex` with `timeout=` would still burn a
+core up to its limit on every file). The price is no backreferences or look-around, which a
+code search rarely needs; the error message says so, so the model rewrites the pattern.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import difflib
 import re
 from collections.abc import Callable
 from typing import Any
+
+import re2
 
 from ..tools import Tool, ToolError, ToolSpec, object_schema
 from .outline import outline, render_symbols
@@ -127,6 +136,25 @@ def _matcher(pattern: str, base: str) -> Callable[[str], bool]:
     return lambda rel: bool(rx.match(rel) or (prefix and rel.startswith(prefix) and rx.match(rel[len(prefix):])))
 
 
+# --------------------------------------------------------------------------- search patterns
+
+
+def compile_search(pattern: str, ignore_case: bool) -> re2._Regexp:
+    """The model's pattern as a linear-time RE2 regex (`^`/`$` match at line ends), or ToolError."""
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print every bad pattern to stderr
+    options.case_sensitive = not ignore_case
+    try:
+        return re2.compile("(?m)" + pattern, options)
+    except re2.error as e:
+        detail = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+        raise ToolError(
+            f"search: `pattern` {pattern!r} is not a valid regular expression ({detail}). Search uses RE2 syntax: "
+            r"like Python's, but no backreferences (\1) or look-around ((?=...), (?<=...)); escape special "
+            r"characters such as ( [ . * + ? with a backslash (e.g. 'foo\('), or search for a plain word"
+        ) from None
+
+
 # --------------------------------------------------------------------------- the tools
 
 
@@ -225,18 +253,12 @@ class _ReadTools:
 
     def search(self, raw: Any) -> str:
         a = _args("search", raw, {
-            "pattern": (str, True, "a Python regular expression, matched line by line"),
+            "pattern": (str, True, "a regular expression (RE2 syntax), matched line by line"),
             "path": (str, False, "folder or file to search; default: the task's scope"),
             "ignore_case": (bool, False, "match without regard to case"),
         })
         pattern = a["pattern"]
-        try:
-            rx = re.compile(pattern, re.MULTILINE | (re.IGNORECASE if a.get("ignore_case") else 0))
-        except re.error as e:
-            raise ToolError(
-                f"search: `pattern` {pattern!r} is not a valid Python regular expression ({e}); escape special "
-                r"characters such as ( [ . * + ? with a backslash (e.g. 'foo\(' ), or search for a plain word"
-            ) from None
+        rx = compile_search(pattern, bool(a.get("ignore_case")))
         base, where = self._where("search", a.get("path"))
         files = [rel for rel, note in self.view.entries(base) if note is None]
         hits: list[str] = []
@@ -314,9 +336,10 @@ def read_tools(
               "end_line": {"type": "integer", "minimum": 1, "description": "Last line, inclusive."}},
              ["path"], impl.read_file),
         tool("search",
-             f"Search file contents with a Python regular expression, line by line; answers 'path:line: text', "
+             f"Search file contents with a regular expression (RE2 syntax: Python-like, no backreferences or "
+             f"look-around), line by line; answers 'path:line: text', "
              f"at most {max_hits} hits.",
-             {"pattern": {"type": "string", "description": "Python regex, e.g. 'def run\\(' or 'TODO'."},
+             {"pattern": {"type": "string", "description": "Regex (RE2), e.g. 'def run\\(' or 'TODO'."},
               "path": {**path_prop, "description": "Folder or file to search; default: the task's scope."},
               "ignore_case": {"type": "boolean", "description": "Case-insensitive match."}},
              ["pattern"], impl.search),

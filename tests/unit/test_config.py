@@ -86,3 +86,22 @@ def test_api_key_is_redacted_everywhere_once_loaded(tmp_path):
     load_settings(tmp_path, env={"OPENAI_API_KEY": "my-very-secret-key"})
     assert redact("key=my-very-secret-key!") == "key=[REDACTED]!"
     assert "sk-abcdefghijkl" not in redact("Authorization: Bearer sk-abcdefghijkl")
+
+
+@pytest.mark.parametrize("toml, flags, key", [
+    ('[roles.planner]\nmodle = "x"\n', {"models": {"reviewer": "r-model"}}, "roles.planner.modle"),
+    ('[roles.planner]\ntemperature = 9\n', {"models": {"planner": "p-model"}}, "roles.planner.temperature"),
+])
+def test_a_bad_baton_toml_value_is_blamed_on_baton_toml_when_a_flag_sets_the_same_table(tmp_path, toml, flags, key):
+    (tmp_path / "baton.toml").write_text(toml)
+    with pytest.raises(ConfigError) as e:
+        load_settings(tmp_path, overrides=flags, env={}, overrides_source="command-line flags")
+    assert e.value.source == str(tmp_path / "baton.toml") and e.value.key == key
+
+
+def test_a_bad_flag_is_still_blamed_on_the_flags(tmp_path):
+    (tmp_path / "baton.toml").write_text('[roles.planner]\nmodel = "p"\n')
+    with pytest.raises(ConfigError) as e:
+        load_settings(tmp_path, overrides={"models": {"planner": {"temperature": 9}}}, env={},
+                      overrides_source="command-line flags")
+    assert e.value.source == "command-line flags" and e.value.key == "roles.planner.temperature"

@@ -262,3 +262,76 @@ async def test_calls_after_an_accepted_submit_get_results_so_the_agent_can_conti
     assert tool_results == {"call_1": "accepted", "call_2": "ERROR: not run: submit_answer was already accepted"}
     assert msgs[-1] == {"role": "user", "content": "The reviewer rejected it; revise."}
     assert [e.data["name"] for e in h.tool_events()] == ["submit_answer", "submit_answer"]  # echo never ran
+
+
+# --------------------------------------------------------------------------- supervision
+
+
+async def test_the_same_failing_call_three_times_in_a_row_ends_the_agent(harness_for):
+    stuck = {"tool_calls": [call("too_big", {"text": "a.py"})]}
+    reordered = {"tool_calls": [call("too_big", '{ "text" :"a.py" }')]}  # same arguments, other spelling
+    h = harness_for([stuck, stuck, reordered, VALID])
+    with pytest.raises(AgentError) as caught:
+        await h.run(max_turns=10)
+    msg = str(caught.value)
+    assert "planner (planner-x) is stuck: it made the same failing call 3 times in a row (too_big" in msg
+    assert "the file is too large; read a line range" in msg
+    assert len(h.server.requests) == 3  # the fourth answer (a valid submit) is never asked for
+
+
+async def test_a_success_or_another_call_in_between_resets_the_count(harness_for):
+    stuck = {"tool_calls": [call("too_big", {"text": "a.py"})]}
+    other = {"tool_calls": [call("too_big", {"text": "b.py"})]}
+    ok = {"tool_calls": [call("echo", {"text": "x"})]}
+    h = harness_for([stuck, stuck, other, stuck, stuck, ok, stuck, VALID])
+    assert (await h.run(max_turns=10)).count == 2
+
+
+async def test_a_slow_tool_does_not_hold_off_the_step_deadline(harness_for):
+    """A tool blocked in a worker thread (as the read tools run) still lets the deadline fire and
+    the loop end: nothing waits on the thread, which finishes on its own afterwards."""
+    import threading
+
+    release = threading.Event()
+    started = threading.Event()
+
+    def block() -> str:
+        started.set()
+        release.wait(60)
+        return "finally"
+
+    async def slow(args: dict[str, Any]) -> str:
+        return await asyncio.to_thread(block)
+
+    h = harness_for([{"tool_calls": [call("slow", {"text": "x"})]}, VALID])
+    loop = asyncio.get_running_loop()
+    try:
+        task = asyncio.create_task(h.run(tools=[tool("slow", slow)], deadline=loop.time() + 0.5))
+        with pytest.raises(AgentError, match="timed out before calling submit_answer after 1 turns"):
+            await asyncio.wait_for(task, timeout=30)
+        assert started.is_set() and not release.is_set()  # the deadline fired while the tool still ran
+    finally:
+        release.set()
+
+
+async def test_cancel_stops_the_loop_while_a_slow_tool_runs(harness_for):
+    import threading
+
+    release = threading.Event()
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def slow(args: dict[str, Any]) -> str:
+        loop.call_soon_threadsafe(started.set)
+        return await asyncio.to_thread(release.wait, 60)
+
+    h = harness_for([{"tool_calls": [call("slow", {"text": "x"})]}, VALID])
+    try:
+        task = asyncio.create_task(h.run(tools=[tool("slow", slow)]))
+        await asyncio.wait_for(started.wait(), timeout=30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=30)
+        assert not release.is_set()
+    finally:
+        release.set()

@@ -205,8 +205,10 @@ async def test_search_path_case_and_cap(root):
 
 
 @pytest.mark.parametrize("args,message", [
-    ({"pattern": "foo("}, "not a valid Python regular expression"),
-    ({"pattern": "[a-"}, "not a valid Python regular expression"),
+    ({"pattern": "foo("}, "not a valid regular expression .*missing \\)"),
+    ({"pattern": "[a-"}, "not a valid regular expression"),
+    ({"pattern": r"(a)\1"}, r"no backreferences \(\\1\) or look-around"),
+    ({"pattern": r"foo(?=bar)"}, "not a valid regular expression"),
     ({}, "`pattern` is required"),
     ({"pattern": ""}, "`pattern` is required"),
     ({"pattern": "x", "path": ".env"}, "secret"),
@@ -216,6 +218,17 @@ async def test_search_path_case_and_cap(root):
 async def test_search_bad_arguments(root, args, message):
     with pytest.raises(ToolError, match=message):
         await call(tools_for(WorkspaceView(root)), "search", **args)
+
+
+async def test_a_catastrophic_pattern_on_a_long_line_of_as_answers(root):
+    """`(a+)+$` backtracks exponentially in Python's re; RE2 answers in linear time. The wait_for is
+    a guard against a hang, not a timing assertion."""
+    import asyncio
+
+    write(root, "src/aaa.txt", "a" * 1500 + "!\n" + "a" * 200_000 + "\n")  # line 1 never matches
+    tools = tools_for(WorkspaceView(root))
+    out = await asyncio.wait_for(call(tools, "search", pattern="(a+)+$", path="src/aaa.txt"), timeout=60)
+    assert out.splitlines() == ["1 match for '(a+)+$' under src/aaa.txt:", "src/aaa.txt:2: " + "a" * 200 + "…"]
 
 
 async def test_outline_python(root):
