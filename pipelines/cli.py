@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable
 
@@ -60,13 +61,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module, func = args._handler
     try:
-        return int(_load(module, func)(args) or 0)
+        code = int(_load(module, func)(args) or 0)
+        sys.stdout.flush()  # a closed pipe fails here, inside the handler below, not at exit
+        return code
     except UsageError as e:
         print(f"baton {args.command}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("baton: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `baton show ID | head`: the reader left; say nothing more
+        _silence_stdout()
+        return 141
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,9 @@ class Settings(_Strict):
     roles: dict[Role, RoleConfig] = Field(default_factory=lambda: {Role(r): RoleConfig(**c) for r, c in DEFAULT_ROLES.items()})
 
     test_command: str | None = Field(default=None, description="Shell command for the tests; None detects pytest.")
+    python: str | None = Field(default=None, description="The project's interpreter for a detected test command "
+                               "(VS Code sends the one its Python extension selected); None looks for .venv/venv, "
+                               "then uv, Poetry, Hatch.")
     test_timeout_s: float = Field(default=300.0, gt=0)
     llm_timeout_s: float = Field(default=120.0, gt=0, description="Per HTTP request to the model.")
     step_timeout_s: float = Field(default=900.0, gt=0)
@@ -144,6 +147,7 @@ class ConfigError(BatonError, ValueError):
 _ENV_SCALARS: dict[str, str] = {
     "BATON_BASE_URL": "base_url",
     "BATON_TEST_COMMAND": "test_command",
+    "BATON_PYTHON": "python",
     "BATON_TEST_TIMEOUT": "test_timeout_s",
     "BATON_LLM_TIMEOUT": "llm_timeout_s",
     "BATON_STEP_TIMEOUT": "step_timeout_s",

@@ -223,9 +223,9 @@ class RunHandle:
 
 
 def _new_llm_client(settings: Settings, bus: EventBus) -> Any:
-    from .llm.client import LLMClient  # late: keeps `import baton.pipelines.engine` light
+    from .llm.lazy import LazyLLMClient  # the openai SDK is imported beside the run's start-up
 
-    return LLMClient(settings, bus)
+    return LazyLLMClient(settings, bus)
 
 
 class Engine:

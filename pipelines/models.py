@@ -6,6 +6,7 @@ these models, so a change here is a change of Baton's wire format.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -187,10 +188,19 @@ class ChangesSubmission(_Model):
 # --------------------------------------------------------------------------- tests
 
 
+class Interpreter(_Model):
+    """The Python a detected test command runs with, and why it was chosen."""
+
+    path: str = Field(description="Absolute path of the interpreter (the user's own environment).")
+    label: str = Field(description="The path as shown: relative to the workspace when inside it.")
+    source: str = Field(description="Why it was chosen, e.g. \"the workspace's .venv\".")
+
+
 class TestReport(_Model):
     __test__ = False  # not a pytest class
 
     command: str
+    interpreter: Interpreter | None = Field(default=None, description="Set when the command was detected.")
     exit_code: int | None = Field(default=None, description="None when killed (timeout/cancel) or not started.")
     passed: int = 0
     failed: int = 0
@@ -212,13 +222,23 @@ class TestReport(_Model):
             and self.errors == 0
         )
 
+    @property
+    def shown_command(self) -> str:
+        """The command with a detected interpreter's absolute path replaced by its short label."""
+        if self.interpreter is not None:
+            for form in (shlex.quote(self.interpreter.path), self.interpreter.path):
+                if self.command.startswith(form + " "):
+                    return self.interpreter.label + self.command[len(form):]
+        return self.command
+
     def summary_line(self) -> str:
+        cmd = self.shown_command
         if self.error:
-            return f"{self.command}: could not run ({self.error})"
+            return f"{cmd}: could not run ({self.error})"
         if self.timed_out:
-            return f"{self.command}: timed out after {self.duration_s:.1f}s"
+            return f"{cmd}: timed out after {self.duration_s:.1f}s"
         return (
-            f"{self.command}: exit {self.exit_code}, {self.passed} passed, {self.failed} failed, "
+            f"{cmd}: exit {self.exit_code}, {self.passed} passed, {self.failed} failed, "
             f"{self.errors} errors, {self.skipped} skipped ({self.duration_s:.1f}s)"
         )
 

@@ -30,7 +30,7 @@ from .edits.apply import apply_changeset
 from .edits.diff import DiffStats
 from .edits.errors import BinaryFileError, EditError
 from .edits.source import DirectorySource
-from .edits.testrun import DEFAULT_OUTPUT_LIMIT, detect_test_command, run_test_command
+from .edits.testrun import DEFAULT_OUTPUT_LIMIT, DetectedTests, detect_tests, run_test_command
 from .edits.text import check_writable_text, decode_text
 from .errors import BatonError
 from .models import ChangeSet, Edit, EditKind, TestReport
@@ -63,6 +63,7 @@ class Sandbox:
         self._base: Path | None = None  # copy mode: pristine snapshot
         self._recorded: dict[str, object] = {}  # root-relative path → snapshot text / None / _BINARY
         self.skipped_binary: list[str] = []
+        self._detected: DetectedTests | None = None  # the detected test command, once found
         self._closed = False
 
     @classmethod
@@ -179,10 +180,21 @@ class Sandbox:
         return ChangeSet(edits=edits, summary=summary)
 
     async def run_tests(
-        self, command: str | None = None, timeout_s: float = 300.0, *, output_limit: int = DEFAULT_OUTPUT_LIMIT
+        self, command: str | None = None, timeout_s: float = 300.0, *, output_limit: int = DEFAULT_OUTPUT_LIMIT,
+        python: str | None = None,
     ) -> TestReport:
-        """Run the tests in the sandbox; a missing or broken command gives a report with `error`."""
-        cmd = command if command and command.strip() else await asyncio.to_thread(detect_test_command, self.path)
+        """Run the tests in the sandbox; a missing or broken command gives a report with `error`.
+
+        Without a command, pytest is detected and runs with the project's interpreter, looked up
+        in the user's tree (`python`: the one the editor chose), once per sandbox."""
+        detected: DetectedTests | None = None
+        if command and command.strip():
+            cmd: str | None = command
+        else:
+            if self._detected is None:
+                self._detected = await asyncio.to_thread(detect_tests, self.path, self.root, python)
+            detected = self._detected
+            cmd = detected.command if detected else None
         if cmd is None:
             return TestReport(
                 command="(none)",
@@ -192,7 +204,10 @@ class Sandbox:
         env = {}
         if (self.path / "src").is_dir():
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.path / "src"), os.environ.get("PYTHONPATH")]))
-        return await run_test_command(cmd, self.path, timeout_s, output_limit=output_limit, env=env)
+        report = await run_test_command(cmd, self.path, timeout_s, output_limit=output_limit, env=env)
+        if detected is not None:
+            report.interpreter = detected.interpreter
+        return report
 
     # ------------------------------------------------------------------ snapshot comparison
 

@@ -12,15 +12,16 @@ import contextlib
 import os
 import shlex
 import signal
-import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..models import TestReport
+from ..models import Interpreter, TestReport
 from ..redact import redact
+from .pyenv import find_project_python
 
 DEFAULT_OUTPUT_LIMIT = 20_000  # characters of output kept (the tail)
 KILL_GRACE_S = 3.0  # between SIGTERM and SIGKILL
@@ -28,11 +29,33 @@ _SHELL_OPS = set("|&;<>()$`")
 _PYTEST_CONFIGS = ("pytest.ini", "conftest.py")
 
 
-def detect_test_command(cwd: Path) -> str | None:
-    """`python -m pytest -q` with Baton's interpreter when the tree looks like a pytest project."""
-    if _uses_pytest(cwd):
-        return f"{shlex.quote(sys.executable)} -m pytest -q"
-    return None
+@dataclass(frozen=True)
+class DetectedTests:
+    """A detected test command and the project interpreter it runs with."""
+
+    command: str
+    interpreter: Interpreter
+    notes: tuple[str, ...] = ()
+
+
+def detect_tests(cwd: Path, project_root: Path | None = None, python: str | None = None) -> DetectedTests | None:
+    """`<project python> -m pytest -q` when the tree at `cwd` looks like a pytest project.
+
+    `project_root` is the user's workspace (the sandbox at `cwd` is a copy without ignored
+    folders such as `.venv`); `python` is an interpreter the editor or settings chose."""
+    if not _uses_pytest(cwd):
+        return None
+    root = project_root or cwd
+    chosen, notes = find_project_python(root, python)
+    source = chosen.source + "".join(f"; {n}" for n in notes)
+    interpreter = Interpreter(path=chosen.path, label=chosen.label(root), source=source)
+    return DetectedTests(f"{shlex.quote(chosen.path)} -m pytest -q", interpreter, tuple(notes))
+
+
+def detect_test_command(cwd: Path, project_root: Path | None = None, python: str | None = None) -> str | None:
+    """The detected command alone (see detect_tests)."""
+    found = detect_tests(cwd, project_root, python)
+    return found.command if found else None
 
 
 def _uses_pytest(cwd: Path) -> bool:

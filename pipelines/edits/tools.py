@@ -41,6 +41,7 @@ def edit_tools(
     test_command: str | None,
     test_timeout_s: float,
     on_tests: TestsCallback | None = None,
+    python: str | None = None,
 ) -> list[Tool]:
     async def apply(changeset: ChangeSet) -> str:
         if changeset.is_empty():
@@ -81,7 +82,7 @@ def edit_tools(
         return await apply(await asyncio.to_thread(build, lambda b: b.delete(path)))
 
     async def run_tests(args: dict[str, Any]) -> str:
-        report = await sandbox.run_tests(test_command, test_timeout_s)
+        report = await sandbox.run_tests(test_command, test_timeout_s, python=python)
         if on_tests is not None:
             result = on_tests(report)
             if inspect.isawaitable(result):

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,9 +22,12 @@ from ..models import Role
 from ..redact import redact
 from ..tools import Tool, ToolError, ToolSpec, model_tool_spec
 from ..workspace.paths import PathRefused
-from .client import LLMClient
 from .conversation import AssistantTurn, Conversation, ToolCall
 from .errors import AgentError
+
+if TYPE_CHECKING:
+    from .client import LLMClient
+    from .lazy import LazyLLMClient
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ def _canonical_arguments(raw: str) -> str:
 
 
 async def run_tool_loop(
-    client: LLMClient,
+    client: LLMClient | LazyLLMClient,
     role: Role | str,
     conversation: Conversation,
     tools: list[Tool],
@@ -107,7 +110,7 @@ async def run_tool_loop(
 
 
 class _Loop:
-    def __init__(self, client: LLMClient, role: str, conversation: Conversation, tools: list[Tool],
+    def __init__(self, client: LLMClient | LazyLLMClient, role: str, conversation: Conversation, tools: list[Tool],
                  submit_name: str, submit_model: type[Any], max_turns: int, max_repairs: int,
                  bus: EventBus | None, step: str | None,
                  on_submit: Callable[[Any], Awaitable[str | None]] | None) -> None:

@@ -4,20 +4,21 @@ and the changes artifacts (changes.diff, changes.patch, changes.json)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from ..agents.base import render
 from ..edits.diff import render_unified_diff
 from ..edits.render import render_apply_patch
 from ..edits.tools import edit_tools
 from ..engine import RunContext
+from ..events import EventType
 from ..models import ChangeSet, TestReport
 from ..sandbox import Sandbox
 from ..tools import Tool, ToolError
-from ..workspace.repomap import RepoMapper
+from ..workspace.repomap import default_mapper
 from ..workspace.tools import read_tools
 from ..workspace.view import WorkspaceView
 
@@ -43,6 +44,10 @@ class SandboxBench:
     sandbox: Sandbox
     view: WorkspaceView
     last_edit_error: str | None = None  # the last refused edit, to explain a run that made no change
+    # The implementer's last run_tests report while no write tool has run since: a passing one
+    # is the submit's test run too (the tree is the same), so the tests do not run twice.
+    unchanged_since_tests: TestReport | None = None
+    _announced: bool = False
 
     @property
     def test_command_label(self) -> str:
@@ -57,18 +62,36 @@ class SandboxBench:
 
         def on_tests(report: TestReport) -> None:
             view.invalidate()  # the listing may have changed with the edits
+            self._announce(report)
+            self.unchanged_since_tests = report
 
         tools = edit_tools(self.sandbox, test_command=self.ctx.settings.test_command,
-                           test_timeout_s=self.ctx.settings.test_timeout_s, on_tests=on_tests)
+                           test_timeout_s=self.ctx.settings.test_timeout_s, on_tests=on_tests,
+                           python=self.ctx.settings.python)
         return [_invalidating(t, self) for t in tools]
+
+    def _announce(self, report: TestReport) -> None:
+        """Say once which interpreter a detected test command uses (run output and trace)."""
+        if report.interpreter is not None and not self._announced:
+            self._announced = True
+            self.ctx.bus.emit(EventType.log, f"tests: {report.shown_command} — Python {report.interpreter.label} "
+                              f"({report.interpreter.source})", interpreter=report.interpreter.model_dump())
 
     async def changeset(self) -> ChangeSet:
         return await self.sandbox.changeset()
 
     async def run_tests(self) -> TestReport | None:
-        report = await self.sandbox.run_tests(self.ctx.settings.test_command, self.ctx.settings.test_timeout_s)
+        """The tests on the current tree: a passing run_tests with no write since stands for it."""
+        fresh = self.unchanged_since_tests
+        if fresh is not None and fresh.ok:
+            self.ctx.bus.emit(EventType.log, "tests: unchanged since the implementer's passing run_tests; not run again")
+            return fresh
+        report = await self.sandbox.run_tests(self.ctx.settings.test_command, self.ctx.settings.test_timeout_s,
+                                              python=self.ctx.settings.python)
         if report.command == "(none)":
             return None
+        self._announce(report)
+        self.unchanged_since_tests = report
         return report
 
 
@@ -77,6 +100,8 @@ def _invalidating(tool: Tool, bench: SandboxBench) -> Tool:
     refused edit (so a run that ends with no change can say why)."""
 
     async def handler(args: dict) -> str:  # type: ignore[type-arg]
+        if tool.name != "run_tests":
+            bench.unchanged_since_tests = None  # a write (even a refused one) may change the tree
         try:
             return await tool.handler(args)
         except ToolError as e:
@@ -95,7 +120,6 @@ class Workbench:
     view: WorkspaceView
     repo_map: str
     context: str
-    mapper: ClassVar[RepoMapper | None] = None
     _last_changes: ChangeSet | None = field(default=None)
 
     @classmethod
@@ -103,11 +127,12 @@ class Workbench:
         s = ctx.settings
         view = WorkspaceView(ctx.workspace, ctx.task.scope, overlay=dict(ctx.overlay), excludes=s.exclude,
                              max_file_bytes=s.max_file_bytes)
-        if cls.mapper is None:
-            cls.mapper = RepoMapper()
         repo_map = ""
         if s.repo_map_tokens > 0:
-            repo_map = await cls.mapper.abuild(view, ctx.task.text, s.repo_map_tokens)
+            # the map's disk cache lives with the runs (.baton/, git-ignored): a new process (the
+            # CLI) stats files instead of parsing them again; one mapper per cache per process
+            mapper = await asyncio.to_thread(default_mapper, ctx.store.base / "cache")  # opens SQLite
+            repo_map = await mapper.abuild(view, ctx.task.text, s.repo_map_tokens)
         context = render("context", scope=ctx.task.scope.describe(), repo_map=repo_map or "(empty)")
         return cls(ctx, view, repo_map, context)
 

@@ -1,0 +1,85 @@
+"""`LazyLLMClient`: the face of `LLMClient` without the openai SDK's import (~1 s of CPU) on the
+run's critical path.
+
+The import starts in a background thread when a run starts, so it overlaps the workspace
+listing, the repo map and the sandbox set-up; the first model call waits for it without
+blocking the event loop. Everything before that call (role checks, usage) needs no SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import importlib
+import threading
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ..config import RoleConfig, Settings
+from ..events import EventBus
+from ..models import Role, Usage
+from .errors import LLMError
+
+if TYPE_CHECKING:
+    from .client import LLMClient
+
+_CLIENT_MODULE = "baton.pipelines.llm.client"
+_guard = threading.Lock()
+_import: concurrent.futures.Future[ModuleType] | None = None
+
+
+def prefetch() -> concurrent.futures.Future[ModuleType]:
+    """Start importing the client module (and openai) in a thread, once per process."""
+    global _import
+    with _guard:
+        if _import is None:
+            future: concurrent.futures.Future[ModuleType] = concurrent.futures.Future()
+
+            def work() -> None:
+                try:
+                    future.set_result(importlib.import_module(_CLIENT_MODULE))
+                except BaseException as e:  # handed to the first model call, which raises it
+                    future.set_exception(e)
+
+            threading.Thread(target=work, name="baton-import-openai", daemon=True).start()
+            _import = future
+        return _import
+
+
+class LazyLLMClient:
+    """Same calls as LLMClient (`turn`, `role_config`, `usage_by_role`, `aclose`); the real
+    client is made at the first model call."""
+
+    def __init__(self, settings: Settings, bus: EventBus | None = None) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.usage_by_role: dict[str, Usage] = {}
+        self._real: LLMClient | None = None
+        self._module = prefetch()
+
+    def role_config(self, role: Role | str) -> RoleConfig:
+        try:
+            return self.settings.role(role)
+        except (ValueError, KeyError):
+            known = ", ".join(r.value for r in Role)
+            raise LLMError(f"unknown role {role!r}; roles are: {known}") from None
+
+    async def client(self) -> LLMClient:
+        if self._real is None:
+            module = await asyncio.wrap_future(self._module)
+            if self._real is None:
+                real = module.LLMClient(self.settings, self.bus)
+                real.usage_by_role = self.usage_by_role  # one tally, read by the engine
+                self._real = real
+        return self._real
+
+    async def turn(self, *args: Any, **kwargs: Any) -> Any:
+        return await (await self.client()).turn(*args, **kwargs)
+
+    @property
+    def usage(self) -> Usage:
+        return Usage.total(self.usage_by_role.values())
+
+    async def aclose(self) -> None:
+        if self._real is not None:
+            await self._real.aclose()
