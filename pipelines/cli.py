@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "show": ("baton.pipelines.cli_history", "show", "show a run's plan, review and diff"),
     "stats": ("baton.pipelines.cli_history", "stats", "success rate and duration per pattern"),
     "trace": ("baton.pipelines.cli_history", "trace", "readable timeline of a run's trace"),
+    "eval": ("baton.pipelines.cli_eval", "eval", "run an eval suite: success rate, duration, cost, reviewer calibration"),
     "demo": ("baton.pipelines.demo", "demo", "run the whole pipeline on a bundled example (replay, no key)"),
     "apply-patch": ("baton.pipelines.edits.cli", "apply_patch", "apply an apply_patch or SEARCH/REPLACE patch"),
     "scripted-llm": ("baton.pipelines.llm.scripted", "scripted_llm", "serve a scripted OpenAI-compatible model"),

@@ -38,12 +38,20 @@ def _common_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--budget-tokens", type=int, help="stop the run past this many tokens")
 
 
+def record_argument(p: argparse.ArgumentParser) -> None:
+    """`--record FILE`, shared by every pattern's command (`_execute` honours it)."""
+    p.add_argument("--record", metavar="FILE",
+                   help="save the model's answers as a scripted-server script (secrets and absolute paths "
+                        "removed), to replay this session as a regression case (`baton eval`, `baton scripted-llm`)")
+
+
 def run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", help="what to do, in plain words")
     p.add_argument("--module", "-m", metavar="PATH", help="restrict the run to this file or folder of the workspace")
     p.add_argument("--apply", action="store_true",
                    help="write the approved changes to the workspace (refused if a touched file changed meanwhile)")
     _common_arguments(p)
+    record_argument(p)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -128,7 +136,8 @@ async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args:
 
     display = make_display(quiet=args.quiet or args.json, stream=sys.stderr)
     engine = Engine(ws, settings)
-    handle = engine.start(task, pattern, subscribers=[display])
+    recorder = _recorder(args, ws, settings, task)
+    handle = engine.start(task, pattern, subscribers=[display], recorder=recorder)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -139,6 +148,10 @@ async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args:
         result = await handle.wait()
     finally:
         display.close()
+        if recorder is not None:
+            recorder.meta.run_id = handle.id  # type: ignore[union-attr]
+            saved = await asyncio.to_thread(recorder.save, args.record)
+            print(f"recorded {recorder.calls} model answer(s) to {_shown(str(saved))}", file=sys.stderr)
     rec = result.record
     applied: list[str] = []
     apply_error: str | None = None
@@ -165,6 +178,25 @@ async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args:
     if apply_error:
         return 1
     return 0 if rec.status is RunStatus.succeeded else 1
+
+
+def _recorder(args: argparse.Namespace, ws: Path, settings: Settings, task: Task) -> Any:
+    """A SessionRecorder when `--record FILE` was given; the file's folder must exist."""
+    target = getattr(args, "record", None)
+    if not target:
+        return None
+    path = Path(target).expanduser()
+    if path.is_dir():
+        raise UsageError(f"--record {target}: is a folder; give a file name such as session.json")
+    if not path.parent.is_dir():
+        raise UsageError(f"--record {target}: the folder {path.parent} does not exist")
+    from . import __version__
+    from .llm.recording import SessionRecorder
+    from .llm.script import RecordingMeta
+
+    meta = RecordingMeta(roles={r.value: c.model for r, c in settings.roles.items()}, pattern=task.pattern.value,
+                         task=task.text, baton_version=__version__)
+    return SessionRecorder(ws, meta)
 
 
 def _stats_json(stats: DiffStats | None) -> dict[str, Any] | None:

@@ -100,6 +100,7 @@ class RunContext:
     started: float = field(default_factory=time.monotonic)
     _timeout: asyncio.Timeout | None = None
     _paused_at: float | None = None
+    waited_s: float = 0.0  # time spent waiting for the user (the plan gate): not run duration
 
     @property
     def workspace(self) -> Path:
@@ -164,9 +165,12 @@ class RunContext:
         if self._timeout is not None and self._timeout.when() is not None:
             remaining = self._timeout.when() - loop.time()  # type: ignore[operator]
             self._timeout.reschedule(None)
+        paused = time.monotonic()
         try:
             return await self.gate.review_plan(self, plan, plan_path)
         finally:
+            self.waited_s += time.monotonic() - paused
+            self.record.waiting_s = round(self.waited_s, 3)
             self.record.status = RunStatus.running
             if self._timeout is not None and remaining is not None:
                 self._timeout.reschedule(loop.time() + remaining)
@@ -250,6 +254,7 @@ class Engine:
         settings: Settings | None = None,
         parent_id: str | None = None,
         llm: Any = None,
+        recorder: Any = None,
     ) -> RunHandle:
         """Start a run as a background task and return at once (the editor never waits on a model)."""
         settings = settings or self.settings
@@ -261,6 +266,8 @@ class Engine:
                            parent_id=parent_id)
         ctx = RunContext(id=rid, task=task, settings=settings, store=self.store, bus=bus, record=record,
                          llm=llm if llm is not None else _new_llm_client(settings, bus), overlay=dict(overlay or {}), gate=gate)
+        if recorder is not None:  # `--record`: a SessionRecorder keeps the model's answers as a script
+            ctx.llm.recorder = recorder
         return RunHandle(ctx, lambda handle: self._run(handle, pattern, owns_llm=llm is None))
 
     async def run(self, task: Task, pattern: PatternFn, **kwargs: Any) -> RunResult:
@@ -326,7 +333,9 @@ class Engine:
         rec.verdict = outcome.verdict  # type: ignore[assignment]
         rec.error = outcome.error
         rec.finished_at = utcnow()
-        rec.duration_s = round(time.monotonic() - t0, 3)
+        # Working time only: waiting for the user at the plan gate is reported apart (waiting_s).
+        rec.duration_s = round(max(0.0, time.monotonic() - t0 - ctx.waited_s), 3)
+        rec.waiting_s = round(ctx.waited_s, 3)
         rec.usage_by_role = {k: v.model_copy() for k, v in getattr(ctx.llm, "usage_by_role", {}).items()}
         if outcome.changeset is not None:
             rec.files_changed = sorted(set(outcome.changeset.paths))
@@ -340,6 +349,7 @@ class Engine:
             ctx.bus.emit(EventType.failure, outcome.error or outcome.status.value, status=outcome.status.value)
         ctx.bus.emit(EventType.run_finished, f"{outcome.status.value}" + (f": {outcome.error}" if outcome.error else ""),
                      status=outcome.status.value, verdict=outcome.verdict, duration_s=rec.duration_s,
+                     waiting_s=rec.waiting_s,
                      tokens=rec.usage.total_tokens, cost_usd=round(rec.usage.cost_usd, 6))
         trace.close()
         if owns_llm and hasattr(ctx.llm, "aclose"):

@@ -365,7 +365,8 @@ class RunRecord(_Model):
     verdict: Literal["approved", "rejected"] | None = None
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
-    duration_s: float = 0.0
+    duration_s: float = Field(default=0.0, description="Working time; excludes waiting_s.")
+    waiting_s: float = Field(default=0.0, description="Time spent waiting for the user (the plan gate).")
     steps: list[StepRecord] = Field(default_factory=list)
     usage_by_role: dict[str, Usage] = Field(default_factory=dict)
     attempts: int = 0

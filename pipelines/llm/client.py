@@ -16,7 +16,7 @@ import asyncio
 import logging
 import ssl
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import httpx2
@@ -31,6 +31,9 @@ from .conversation import AssistantTurn, Conversation
 from .errors import LLMError
 from .retry import Failure, backoff_delay, classify
 from .usage import with_cost
+
+if TYPE_CHECKING:
+    from .recording import SessionRecorder
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ class LLMClient:
         self.bus = bus
         self.usage_by_role: dict[str, Usage] = {}
         self._clients: dict[tuple[str, str], AsyncOpenAI] = {}
+        self.recorder: SessionRecorder | None = None  # `--record`: keeps every accepted answer
 
     # ------------------------------------------------------------------ configuration
 
@@ -135,7 +139,10 @@ class LLMClient:
                            status=failure.status, retry_after_s=failure.retry_after)
                 await asyncio.sleep(delay)
                 continue
-            return self._account(role_name, cfg, endpoint, turn, loop.time() - started, attempt, step)
+            turn = self._account(role_name, cfg, endpoint, turn, loop.time() - started, attempt, step)
+            if self.recorder is not None:
+                self.recorder.add(cfg.model, turn)
+            return turn
         raise AssertionError("unreachable: the retry loop returns or raises")
 
     def _account(self, role: str, cfg: RoleConfig, endpoint: str, turn: AssistantTurn, duration: float,

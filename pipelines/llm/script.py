@@ -103,10 +103,21 @@ class ScriptedReply(_Strict):
         return bool(self.content or self.tool_calls or self.reasoning)
 
 
+class RecordingMeta(_Strict):
+    """Where a recorded script came from (`--record`): which model each role used, and the run."""
+
+    roles: dict[str, str] = Field(default_factory=dict, description="role → model name at recording time")
+    pattern: str | None = None
+    task: str | None = None
+    run_id: str | None = None
+    baton_version: str | None = None
+
+
 class Script(_Strict):
-    """`{"models": {"model-name": [reply, ...], "*": [fallback replies]}}`."""
+    """`{"models": {"model-name": [reply, ...], "*": [fallback replies]}, "meta": {...}}`."""
 
     models: dict[str, list[ScriptedReply]]
+    meta: RecordingMeta | None = Field(default=None, description="Set by `--record`; ignored when serving.")
 
     @field_validator("models")
     @classmethod
