@@ -115,3 +115,30 @@ async def test_a_gate_that_cancels_stops_before_the_sandbox(tmp_path: Path, monk
     assert rec.status is RunStatus.cancelled and rec.error == "the user discarded the plan"
     assert [s.name for s in rec.steps] == ["plan"] and requests_of(server, CODER) == []
     assert tree_state(repo) == before
+
+
+async def test_time_at_the_plan_gate_is_reported_apart_from_the_run_duration(tmp_path: Path) -> None:
+    """A run of a few seconds that waited at the gate must not show the wait as duration (nor in stats)."""
+    import time
+
+    from baton.pipelines.store import RunStore
+
+    class SlowUser:
+        async def review_plan(self, ctx, plan, plan_path):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(1.0)  # the user reading plan.md
+            return plan
+
+    repo = make_repo(tmp_path / "repo")
+    script = {"models": {PLANNER: planner_replies(), CODER: [reply(call("apply_patch", patch=FIX_PATCH)), submit()],
+                         REVIEWER: [approve()]}}
+    with ScriptedLLM(script) as url:
+        task = Task(text="Fix add() in calc/ops.py so that the failing test passes.", scope=Scope(root=str(repo)))
+        t0 = time.monotonic()
+        rec = (await Engine(repo, settings(repo, url, confirm_plan=True)).run(task, plan_implement_review,
+                                                                              gate=SlowUser())).record
+        elapsed = time.monotonic() - t0
+    assert rec.status is RunStatus.succeeded, rec.error
+    assert rec.waiting_s >= 1.0
+    assert rec.duration_s <= elapsed - rec.waiting_s  # working time only
+    [row] = RunStore(repo).stats()
+    assert row.mean_duration_s == rec.duration_s

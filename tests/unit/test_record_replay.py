@@ -1,0 +1,70 @@
+"""`baton run --record FILE` against the scripted server, then the recorded file replayed: the same
+run (same change, verdict, tool calls), with secrets and absolute paths kept out of the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline_helpers import (
+    CODER,
+    FAKE_KEY,
+    PLANNER,
+    REVIEWER,
+    baton,
+    clean_env,
+    happy_script,
+    make_repo,
+    only_run,
+    run_args,
+    run_dir,
+    trace_events,
+    tree_state,
+)
+
+from baton.pipelines.llm.script import load_script
+from baton.pipelines.llm.scripted import ScriptedLLM
+
+
+def _calls(repo: Path) -> list[tuple[str | None, str]]:
+    rec = only_run(repo)
+    return [(e["role"], e["data"]["name"]) for e in trace_events(repo, rec) if e["type"] == "tool_call"]
+
+
+def test_record_then_replay_reproduces_the_run(tmp_path: Path) -> None:
+    original = make_repo(tmp_path / "orig")
+    script = happy_script()
+    # A hostile or careless answer: a key and the workspace's absolute path in the model's text.
+    script["models"][PLANNER][0]["content"] = f"Reading {original}/calc/ops.py with key {FAKE_KEY}."
+    env = clean_env(tmp_path / "tmp", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    record = tmp_path / "session.json"
+    with ScriptedLLM(script) as url:
+        p = baton(*run_args(original, url), "--record", str(record), env=env)
+    assert p.returncode == 0, p.stderr
+    assert "recorded 7 model answer(s)" in p.stderr
+    text = record.read_text()
+    assert FAKE_KEY not in text and str(original) not in text and str(tmp_path) not in text
+    recorded = load_script(record)
+    assert recorded.meta is not None and recorded.meta.roles["planner"] == PLANNER
+    assert recorded.meta.run_id == only_run(original).id
+    assert [len(recorded.models[m]) for m in (PLANNER, CODER, REVIEWER)] == [2, 3, 2]
+
+    replay = make_repo(tmp_path / "replay")
+    before = tree_state(replay)
+    with ScriptedLLM(record) as url:  # the recording alone drives the second run
+        p = baton(*run_args(replay, url), env=env)
+    assert p.returncode == 0, p.stderr
+    a, b = only_run(original), only_run(replay)
+    assert (b.status, b.verdict, b.files_changed) == (a.status, a.verdict, a.files_changed)
+    assert (run_dir(replay, b) / "changes.diff").read_text() == (run_dir(original, a) / "changes.diff").read_text()
+    assert _calls(replay) == _calls(original)
+    assert tree_state(replay) == before  # the replay proposes; it writes nothing
+
+
+def test_record_refuses_a_folder_or_a_missing_parent_before_running(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    env = clean_env(tmp_path / "tmp")
+    before = tree_state(repo)
+    for target, message in [(tmp_path, "is a folder"), (tmp_path / "no" / "s.json", "does not exist")]:
+        p = baton(*run_args(repo, "http://127.0.0.1:9/v1"), "--record", str(target), env=env)
+        assert p.returncode == 2 and message in p.stderr, p.stderr
+    assert tree_state(repo) == before and not (repo / ".baton").exists()
