@@ -78,7 +78,7 @@ def expand(command: str | None) -> str | None:
 async def run_case(job: CaseJob, subscribers: tuple[Any, ...] = ()) -> CaseOutput:
     """Run one case to the end; never raises for the case's own failures (they become its result)."""
     case = job.case
-    tmp = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=f"baton-eval-{case.id}-")).resolve()
+    tmp = await asyncio.to_thread(_make_tmp, case.id)
     try:
         return await _run_in(tmp, job, subscribers)
     finally:
@@ -122,6 +122,10 @@ async def _run_in(tmp: Path, job: CaseJob, subscribers: tuple[Any, ...]) -> Case
                      llm_calls=rec.usage.calls)
     files = await asyncio.to_thread(_read_run_folder, store.run_dir(rec.id))
     return CaseOutput(res, files, rec)
+
+
+def _make_tmp(case_id: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"baton-eval-{case_id}-")).resolve()
 
 
 class CaseSetupError(Exception):

@@ -24,7 +24,6 @@ from .results import CaseResult, EvalReport
 from .stats import group_stats
 from .suite import Case, Suite
 
-
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
