@@ -163,6 +163,9 @@ class ChangeSet(_Model):
 
     edits: list[Edit] = Field(default_factory=list)
     summary: str = ""
+    notes: list[str] = Field(default_factory=list, description=(
+        "How edits were placed when not exactly as written (an ignored @@ anchor, context with a gap, "
+        "re-indented lines): told to the model and recorded in the trace."))
 
     @property
     def paths(self) -> list[str]:

@@ -6,7 +6,7 @@ edit layer (write tools), so none of them imports another to know what a tool is
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,19 @@ class ToolSpec(BaseModel):
         """Responses API `tools` entry."""
         return {"type": "function", "name": self.name, "description": self.description,
                 "parameters": self.parameters, "strict": False}
+
+
+class ToolAnswer(str):
+    """A tool's answer text plus notes the trace records as well (e.g. an edit placed by a fallback).
+
+    A str, so every caller that only wants the text keeps working."""
+
+    notes: tuple[str, ...]
+
+    def __new__(cls, text: str, notes: Sequence[str] = ()) -> ToolAnswer:
+        answer = super().__new__(cls, text)
+        answer.notes = tuple(notes)
+        return answer
 
 
 ToolHandler = Callable[[dict[str, Any]], Awaitable[str]]

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from ..models import ChangeSet
 from .builder import ChangeBuilder
 from .errors import EditError
-from .matching import find_block
+from .hunks import apply_hunks
 from .source import TextSource
-from .text import FileLines, join_text, split_text
+from .text import FileLines, join_text
 
 BEGIN, END = "*** Begin Patch", "*** End Patch"
 ADD, DELETE, UPDATE, MOVE = "*** Add File: ", "*** Delete File: ", "*** Update File: ", "*** Move to: "
@@ -60,6 +60,20 @@ class Hunk:
     def removed_flags(self) -> list[bool]:
         """One flag per old line: True for a '-' line (it must match the file, even fuzzily)."""
         return [op == "-" for op, _ in self.ops if op != "+"]
+
+    @property
+    def inserted_before_flags(self) -> list[bool]:
+        """One flag per old line: True when '+' lines come right before it (after the old line
+        before); one more flag at the end for '+' lines after the last old line."""
+        flags: list[bool] = []
+        pending = False
+        for op, _ in self.ops:
+            if op == "+":
+                pending = True
+            else:
+                flags.append(pending)
+                pending = False
+        return [*flags, pending]
 
 
 @dataclass
@@ -217,7 +231,7 @@ def _parse_hunk(lines: list[str], i: int, *, first: bool, offset: int, path: str
             hunk.at_eof = True
             i += 1
             break
-        if line == "":
+        if line in ("", "\r"):  # an empty context line without its " " (as "\r" from a CRLF diff)
             hunk.ops.append((" ", ""))
             bare_tail += 1
         elif line[0] in " -+":
@@ -242,53 +256,11 @@ def _parse_hunk(lines: list[str], i: int, *, first: bool, offset: int, path: str
     return i, hunk
 
 
-# ------------------------------------------------------------------ applying
-
-
-def apply_hunks(text: str, hunks: list[Hunk], *, path: str) -> str:
-    """Apply an Update File's hunks to `text` (pure)."""
-    fl = split_text(text)
-    lines = fl.lines
-    cursor = 0
-    reps: list[tuple[int, int, list[str]]] = []
-    for n, hunk in enumerate(hunks, 1):
-        what = f"hunk {n} (patch line {hunk.line})"
-        for anchor in hunk.anchors:
-            cursor = find_block(lines, [anchor], path=path, start=cursor, first_wins=True,
-                                what=f"the '@@ {anchor.strip()}' anchor of {what}").end
-        old = hunk.old_lines
-        if not old:
-            pos = len(lines) if hunk.at_eof or not hunk.anchors else cursor
-            reps.append((pos, pos, hunk.new_lines))
-            continue
-        m = find_block(lines, old, path=path, start=cursor, at_eof=hunk.at_eof, first_wins=bool(hunk.anchors),
-                       removed=hunk.removed_flags, what=f"the context and '-' lines of {what}",
-                       advice="add more context lines, or an '@@ <line above the change>' anchor, so it matches one")
-        new: list[str] = []
-        k = m.start
-        for op, t in hunk.ops:
-            if op == " ":
-                new.append(lines[k])  # keep the file's own context line
-                k += 1
-            elif op == "-":
-                k += 1
-            else:
-                new.extend(m.reindent([t]))
-        reps.append((m.start, m.end, new))
-        cursor = m.end
-    out = list(lines)
-    for start, end, new in sorted(reps, key=lambda r: r[0], reverse=True):
-        out[start:end] = new
-    if any(h.new_no_newline for h in hunks):
-        final = False
-    elif any(h.old_no_newline for h in hunks):
-        final = True
-    else:
-        final = fl.final_newline if lines else True
-    return join_text(FileLines(out, fl.eol, final))
+# ------------------------------------------------------------------ applying (matching: hunks.py)
 
 
 def apply_ops(builder: ChangeBuilder, ops: list[PatchOp]) -> None:
+    """Apply the operations to the builder; notes on fallback placements go to builder.notes."""
     for op in ops:
         if isinstance(op, AddFile):
             builder.create(op.path, op.text, how="Add File")
@@ -300,7 +272,7 @@ def apply_ops(builder: ChangeBuilder, ops: list[PatchOp]) -> None:
             if current is None:
                 raise EditError(f"{rel}: cannot Update File: the file does not exist (use '*** Add File:' to create it)",
                                 path=rel)
-            new = apply_hunks(current, op.hunks, path=rel) if op.hunks else current
+            new = apply_hunks(current, op.hunks, path=rel, notes=builder.notes) if op.hunks else current
             if op.move_to is not None:
                 builder.move(rel, op.move_to, new)
             else:

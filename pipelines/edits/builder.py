@@ -20,6 +20,7 @@ class ChangeBuilder:
         self._orig: dict[str, str | None] = {}
         self._cur: dict[str, str | None] = {}
         self._moves: dict[str, str] = {}
+        self.notes: list[str] = []  # fallbacks that changed where or how an edit landed
 
     def path(self, path: str) -> str:
         return canonical_path(self.source, path)
@@ -91,7 +92,7 @@ class ChangeBuilder:
                 )
             self._set(rel, replace)
             return rel
-        self._set(rel, replace_text(current, search, replace, path=rel))
+        self._set(rel, replace_text(current, search, replace, path=rel, notes=self.notes))
         return rel
 
     def _existing(self, path: str, how: str) -> str:
@@ -123,7 +124,7 @@ class ChangeBuilder:
                 edits.append(Edit(path=rel, kind=EditKind.delete, old_text=old))
             elif old is not None and new is not None and old != new:
                 edits.append(Edit(path=rel, kind=EditKind.update, old_text=old, new_text=new))
-        return ChangeSet(edits=edits, summary=summary)
+        return ChangeSet(edits=edits, summary=summary, notes=list(self.notes))
 
     def _move_target(self, src: str) -> str | None:
         """Where a file that existed and is now gone ended up, following move chains."""

@@ -1,4 +1,4 @@
-"""Find a block of lines in a file: exact, then whitespace-tolerant, then a unique fuzzy match.
+"""Find a block of lines in a file: exact, then whitespace-tolerant, then with a gap, then fuzzy.
 
 A miss or an ambiguous hit raises EditError showing the closest lines with their numbers,
 so the model can copy the real text and try again (the aider "did you mean" loop).
@@ -7,7 +7,10 @@ A caller can mark lines of the block as `removed` (apply_patch marks its `-` lin
 the lines the edit removes, so a fuzzy match may not take them for different lines; they
 must equal the file's lines after whitespace normalisation, and only the other (context)
 lines may differ slightly. Otherwise `return a * b * 2` could "match" `return a * b` and the
-edit would delete a line the model never quoted.
+edit would delete a line the model never quoted. The removed lines also decide the
+indentation of the new lines (indentation.py). With `gaps=True` (apply_patch hunks) a block whose
+context skips a file line, or quotes one the file lacks, still places where the rest matches
+uniquely and in order (gapped.py).
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import EditError
+from .gapped import gapped_matches
+from .indentation import Shift, shift_for
+from .normalise import loose as _loose
+from .normalise import normal as _normal
 
-Level = Literal["exact", "rstrip", "indent", "fuzzy"]
+Level = Literal["exact", "rstrip", "indent", "gapped", "fuzzy"]
 FUZZY_THRESHOLD = 0.9  # difflib ratio of the joined lines; below this a block does not match
 _MAX_FUZZY_WORK = 4_000_000  # window count × block chars; beyond it fuzzy matching is skipped
 _HINT_LINES = 12
@@ -30,46 +37,22 @@ class Match:
     start: int  # first matched line (0-based)
     end: int  # one past the last matched line
     level: Level
-    from_indent: str = ""  # leading whitespace of the block's first non-blank line
-    to_indent: str = ""  # ... and of the file line it matched
+    positions: tuple[int | None, ...] = ()  # file line of each block line; None: not in the file
+    shift: Shift = Shift()  # how new lines are re-indented (identity unless the removed lines are offset)
+    ratio: float = 1.0  # similarity of a fuzzy match
 
     def reindent(self, lines: Sequence[str]) -> list[str]:
-        """Shift replacement lines by the indentation delta the match found."""
-        if self.from_indent == self.to_indent:
-            return list(lines)
-        return reindent(lines, self.from_indent, self.to_indent)
+        """Shift replacement lines by the indentation offset the deciding lines showed."""
+        return [self.shift.apply(line) for line in lines]
 
+    def skipped_file_lines(self) -> list[int]:
+        """File lines inside the match that the block does not quote (a gapped match keeps them)."""
+        have = {p for p in self.positions if p is not None}
+        return [i for i in range(self.start, self.end) if i not in have]
 
-def reindent(lines: Sequence[str], from_indent: str, to_indent: str) -> list[str]:
-    out = []
-    for line in lines:
-        if line.strip() and line.startswith(from_indent):
-            out.append(to_indent + line[len(from_indent):])
-        else:
-            out.append(line)
-    return out
-
-
-def _indent(line: str) -> str:
-    return line[: len(line) - len(line.lstrip())]
-
-
-# Typographic punctuation a model may emit for ASCII in the file (as codex's seek_sequence does).
-_PUNCT = str.maketrans({
-    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
-    **dict.fromkeys("\u2018\u2019\u201a\u201b", "'"),
-    **dict.fromkeys("\u201c\u201d\u201e\u201f", '"'),
-    **dict.fromkeys("\u00a0\u2002\u2003\u2009\u202f\u3000", " "),
-})
-
-
-def _loose(s: str) -> str:
-    return s.strip().translate(_PUNCT)
-
-
-def _normal(s: str) -> str:
-    """Whitespace-normalised line: no leading/trailing blanks, inner runs of blanks as one space."""
-    return " ".join(s.translate(_PUNCT).split())
+    def unquoted_block_lines(self) -> list[int]:
+        """Block lines the file does not have (context a gapped match ignored)."""
+        return [k for k, p in enumerate(self.positions) if p is None]
 
 
 _KEYS: dict[str, Callable[[str], str]] = {"exact": lambda s: s, "rstrip": str.rstrip, "indent": _loose}
@@ -84,13 +67,16 @@ def find_block(
     at_eof: bool = False,
     first_wins: bool = False,
     removed: Sequence[bool] | None = None,
+    inserted_before: Sequence[bool] | None = None,
     what: str = "the SEARCH text",
     advice: str = "include more surrounding lines so it matches exactly one",
 ) -> Match:
     """Locate `block` in `lines[start:]`. `first_wins` takes the first hit instead of failing on several.
 
     `removed[k]` marks block line k as one the edit removes: a fuzzy match must have it equal to
-    the file's line after whitespace normalisation (the exact and whitespace levels always do)."""
+    the file's line after whitespace normalisation (the exact and whitespace levels always do),
+    and these lines decide the indentation shift. Passing `inserted_before` (one flag per block
+    line, new lines go right before it, and one for after the last) allows a gapped match (gapped.py)."""
     if not block:
         raise EditError(f"{path}: {what} is empty; quote the lines to change")
     if removed is not None and len(removed) != len(block):
@@ -102,12 +88,20 @@ def find_block(
         want = [key(b) for b in block]
         have = [key(x) for x in lines]
         if at_eof and last >= start and have[last:] == want:
-            return _make(level, last, m, lines, block)
+            return _make(level, last, m, lines, block, removed)
         hits = [i for i in range(start, last + 1) if have[i] == want[0] and have[i:i + m] == want]
         if len(hits) == 1 or (hits and first_wins):
-            return _make(level, hits[0], m, lines, block)
+            return _make(level, hits[0], m, lines, block, removed)
         if hits:
             raise ambiguous_error(path, what, hits, m, advice)
+    if removed is not None and inserted_before is not None:
+        placements = gapped_matches(lines, block, removed, inserted_before, start=start, at_eof=at_eof)
+        if len(placements) == 1 or (placements and first_wins):
+            return _placed("gapped", placements[0], lines, block, removed)
+        if placements:
+            spans = [(min(p for p in pos if p is not None), max(p for p in pos if p is not None) + 1)
+                     for pos in placements]
+            raise ambiguous_error(path, what, [a for a, _ in spans], m, advice, [b - a for a, b in spans])
     scored = _fuzzy_scores(lines, block, start)
     good = [(r, i) for r, i in scored if r >= FUZZY_THRESHOLD and _mostly_exact(lines[i:i + m], block)]
     if good:
@@ -116,20 +110,28 @@ def find_block(
         if rivals and not first_wins:
             raise ambiguous_error(path, what, sorted([best_i, *rivals[:4]]), m, advice)
         if _removed_lines_equal(lines[best_i:best_i + m], block, removed):
-            return _make("fuzzy", best_i, m, lines, block)
+            match = _make("fuzzy", best_i, m, lines, block, removed)
+            return Match(match.start, match.end, "fuzzy", match.positions, match.shift, best_r)
         # The closest place would lose lines the block does not quote. No other place is tried:
         # one whose removed lines happen to be exact is not what the context points at.
         raise _no_match(path, what, lines, block, good, start, removed)
     raise _no_match(path, what, lines, block, scored, start)
 
 
-def _make(level: Level, i: int, m: int, lines: Sequence[str], block: Sequence[str]) -> Match:
+def _make(level: Level, i: int, m: int, lines: Sequence[str], block: Sequence[str],
+          removed: Sequence[bool] | None) -> Match:
+    return _placed(level, tuple(range(i, i + m)), lines, block, removed)
+
+
+def _placed(level: Level, positions: Sequence[int | None], lines: Sequence[str], block: Sequence[str],
+            removed: Sequence[bool] | None) -> Match:
+    mapped = [p for p in positions if p is not None]
+    start, end = mapped[0], mapped[-1] + 1
     if level in ("exact", "rstrip"):
-        return Match(i, i + m, level)
-    pairs = [(b, x) for b, x in zip(block, lines[i:i + m], strict=True) if b.strip() and x.strip()]
-    if not pairs:
-        return Match(i, i + m, level)
-    return Match(i, i + m, level, _indent(pairs[0][0]), _indent(pairs[0][1]))
+        return Match(start, end, level, tuple(positions))
+    flags = removed if removed is not None else [True] * len(block)
+    pairs = [(b, lines[p], r) for b, p, r in zip(block, positions, flags, strict=True) if p is not None]
+    return Match(start, end, level, tuple(positions), shift_for(pairs))
 
 
 def _mostly_exact(window: Sequence[str], block: Sequence[str]) -> bool:
@@ -178,8 +180,11 @@ def _span(i: int, m: int) -> str:
     return f"line {i + 1}" if m == 1 else f"lines {i + 1}-{i + m}"
 
 
-def ambiguous_error(path: str, what: str, hits: list[int], m: int, advice: str) -> EditError:
-    where = ", ".join(_span(i, m) for i in hits[:5]) + (" ..." if len(hits) > 5 else "")
+def ambiguous_error(path: str, what: str, hits: list[int], m: int, advice: str,
+                    sizes: list[int] | None = None) -> EditError:
+    """`sizes`: the length of each hit when they differ (gapped matches), else m for all."""
+    sizes = sizes or [m] * len(hits)
+    where = ", ".join(_span(i, k) for i, k in zip(hits[:5], sizes, strict=False)) + (" ..." if len(hits) > 5 else "")
     return EditError(f"{path}: {what} matches {len(hits)} places ({where}); {advice}", path=path)
 
 

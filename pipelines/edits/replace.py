@@ -12,8 +12,11 @@ from .matching import ambiguous_error, find_block
 from .text import FileLines, join_text, line_style, split_text, to_crlf
 
 
-def replace_text(text: str, search: str, replace: str, *, path: str) -> str:
-    """Return `text` with the one place matching `search` replaced by `replace`, or raise EditError."""
+def replace_text(text: str, search: str, replace: str, *, path: str, notes: list[str] | None = None) -> str:
+    """Return `text` with the one place matching `search` replaced by `replace`, or raise EditError.
+
+    A fallback that changes how the REPLACE text lands (a spurious blank first SEARCH line
+    dropped, lines re-indented) is appended to `notes`."""
     if search == "" or (search.strip() == "" and text.strip() != ""):
         if text == "":
             return replace
@@ -33,8 +36,29 @@ def replace_text(text: str, search: str, replace: str, *, path: str) -> str:
         raise ambiguous_error(path, "the SEARCH text", line_starts, search.count("\n") + (not search.endswith("\n")), _ADVICE)
     fl = split_text(text)
     block = split_text(search).lines
-    m = find_block(fl.lines, block, path=path, advice=_ADVICE)
-    new = m.reindent(split_text(replace).lines) if replace else []
+    new_lines = split_text(replace).lines if replace else []
+    how: list[str] = []
+    try:
+        m = find_block(fl.lines, block, path=path, advice=_ADVICE)
+    except EditError as first:
+        if len(block) < 2 or block[0].strip():
+            raise
+        # aider's well-known case: a blank line the model put at the top of SEARCH
+        drop = 1 if new_lines and not new_lines[0].strip() else 0
+        try:
+            m = find_block(fl.lines, block[1:], path=path, advice=_ADVICE)
+        except EditError:
+            raise first from None
+        block, new_lines = block[1:], new_lines[drop:]
+        how.append("the blank first line of SEARCH is not in the file there, so it was matched without it")
+    if m.level == "fuzzy":
+        how.append(f"the SEARCH text matched only approximately ({m.ratio:.0%} similar)")
+    if not m.shift.is_identity and any(x.strip() for x in new_lines):
+        how.append(f"the REPLACE lines were re-indented {m.shift.describe()}, as the SEARCH lines are in the file")
+    if how and notes is not None:
+        where = f"line {m.start + 1}" if m.end - m.start == 1 else f"lines {m.start + 1}-{m.end}"
+        notes.append(f"{path}: SEARCH/REPLACE placed at {where}: " + "; ".join(how))
+    new = m.reindent(new_lines)
     out = FileLines(fl.lines[: m.start] + new + fl.lines[m.end:], fl.eol, fl.final_newline if fl.lines else True)
     return join_text(out)
 
@@ -43,10 +67,16 @@ _ADVICE = "include more surrounding lines in SEARCH so it matches exactly one"
 
 
 def _occurrences(text: str, needle: str) -> list[int]:
-    """Start offsets of every (overlapping) occurrence; stops counting after a few."""
+    """Start offsets of every (overlapping) occurrence; stops counting after a few.
+
+    A needle of several lines counts only where it starts a line: one starting mid-line would
+    join or split lines the model quoted whole (a SEARCH whose first line is a spurious blank
+    would otherwise eat the line ending above it)."""
+    whole_lines = "\n" in needle
     out: list[int] = []
     i = text.find(needle)
     while i != -1 and len(out) < 6:
-        out.append(i)
+        if not whole_lines or i == 0 or text[i - 1] == "\n":
+            out.append(i)
         i = text.find(needle, i + 1)
     return out

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..models import ChangeSet, TestReport
-from ..tools import Tool, ToolError, ToolSpec, object_schema
+from ..tools import Tool, ToolAnswer, ToolError, ToolSpec, object_schema
 from .builder import ChangeBuilder
 from .diff import DiffStats
 from .errors import EDIT_ERRORS
@@ -45,12 +45,13 @@ def edit_tools(
 ) -> list[Tool]:
     async def apply(changeset: ChangeSet) -> str:
         if changeset.is_empty():
-            return "No change: the files already have that content."
+            return ToolAnswer(_with_notes("No change: the files already have that content.", changeset.notes),
+                              changeset.notes)
         try:
             stats = await sandbox.apply(changeset)
         except EDIT_ERRORS as e:
             raise ToolError(str(e)) from None
-        return _confirm(stats)
+        return ToolAnswer(_with_notes(_confirm(stats), changeset.notes), changeset.notes)
 
     def build(fn: Callable[[ChangeBuilder], object]) -> ChangeSet:
         builder = ChangeBuilder(sandbox.source)
@@ -112,6 +113,13 @@ def _str_arg(args: dict[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise ToolError(f"argument `{key}` is required and must be a string (got {type(value).__name__})")
     return value
+
+
+def _with_notes(answer: str, notes: list[str]) -> str:
+    """The answer, then how edits were placed where that was not exactly as written (check those)."""
+    if not notes:
+        return answer
+    return answer + "\nCheck these placements (read the lines back if unsure):\n" + "\n".join(f"- {n}" for n in notes)
 
 
 def _confirm(stats: DiffStats) -> str:

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from ..events import EventBus, EventType
 from ..models import Role
 from ..redact import redact
-from ..tools import Tool, ToolError, ToolSpec, model_tool_spec
+from ..tools import Tool, ToolAnswer, ToolError, ToolSpec, model_tool_spec
 from ..workspace.paths import PathRefused
 from .conversation import AssistantTurn, Conversation, ToolCall
 from .errors import AgentError
@@ -212,13 +212,14 @@ class _Loop:
                 raise ToolError(f"unknown tool {call.name!r}; available tools: {known}")
             out = await tool.handler(parse_arguments(call))
             text, ok, err = (out if isinstance(out, str) else str(out)), True, None
+            notes = out.notes if isinstance(out, ToolAnswer) else ()
         except (ToolError, PathRefused) as e:  # the model can fix these: its message goes back verbatim
-            text, ok, err = str(e), False, str(e)
+            text, ok, err, notes = str(e), False, str(e), ()
         except Exception as e:
             log.exception("tool %s failed unexpectedly", call.name)
             text, ok = f"tool {call.name} failed: {type(e).__name__}: {e}", False
-            err = text
-        self._event(call, ok, err, started)
+            err, notes = text, ()
+        self._event(call, ok, err, started, notes)
         self._note_outcome(call, err if not ok else None)
         return text, ok
 
@@ -237,7 +238,8 @@ class _Loop:
             raise AgentError(f"{self.role} ({self.model}) is stuck: it made the same failing call {self.same_failures} "
                              f"times in a row ({call.name} with {args}): {redact(error)[:300]}")
 
-    def _event(self, call: ToolCall, ok: bool, error: str | None, started: float) -> None:
+    def _event(self, call: ToolCall, ok: bool, error: str | None, started: float,
+               notes: Sequence[str] = ()) -> None:
         if self.bus is None:
             return
         args = redact(call.arguments)
@@ -247,6 +249,8 @@ class _Loop:
                                 "duration_s": round(time.monotonic() - started, 3), "model": self.model}
         if error:
             data["error"] = redact(error)[:300]
+        if notes:
+            data["notes"] = [redact(n)[:300] for n in notes]
         status = "ok" if ok else "error"
         self.bus.emit(EventType.tool_call, f"{self.role}: {call.name} {status}", role=self.role, step=self.step,
                       **data)

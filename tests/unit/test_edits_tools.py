@@ -89,3 +89,16 @@ async def test_run_tests_uses_the_configured_command_and_an_async_callback(repo)
         tools = {t.name: t for t in edit_tools(sb, test_command=cmd, test_timeout_s=30, on_tests=record)}
         out = await tools["run_tests"].handler({})
     assert out.startswith("PASSED: ") and "custom runner ran" in out and seen == [cmd]
+
+
+async def test_an_edit_placed_by_a_fallback_says_where_in_the_answer(repo):
+    async with Sandbox.create(repo) as sb:
+        tools = {t.name: t for t in edit_tools(sb, test_command=None, test_timeout_s=60)}
+        out = await tools["apply_patch"].handler({"patch": (
+            "*** Begin Patch\n*** Update File: app.py\n@@ def sub(a, b):\n-    return a + b\n+    return a * b\n"
+            "*** End Patch")})
+        assert out.startswith("Applied: M app.py (+1 -1). 1 file changed, +1 -1.\nCheck these placements")
+        note = "app.py: hunk 1 (patch line 3) placed at line 2: the '@@ def sub(a, b):' anchor was not found"
+        assert out.notes == (note,) and out.endswith(f"\n- {note}")
+        assert (sb.path / "app.py").read_text() == "def add(a, b):\n    return a * b\n"
+    assert (repo / "app.py").read_text() == APP

@@ -335,3 +335,19 @@ async def test_cancel_stops_the_loop_while_a_slow_tool_runs(harness_for):
         assert not release.is_set()
     finally:
         release.set()
+
+
+async def test_notes_of_a_tool_answer_reach_the_model_and_the_trace(harness_for):
+    """An edit placed by a fallback answers with notes: the model reads them, the trace keeps them."""
+    from baton.pipelines.tools import ToolAnswer
+
+    async def placed(args: dict[str, Any]) -> str:
+        return ToolAnswer("Applied: M a.py (+1 -1).\n- a.py: hunk 1 placed at line 212: the @@ anchor was not found",
+                          ["a.py: hunk 1 placed at line 212: the @@ anchor was not found"])
+
+    h = harness_for([{"tool_calls": [call("patch", {"text": "x"})]}, VALID])
+    await h.run(tools=[tool("patch", placed)])
+    assert h.messages(1)[-1]["content"].endswith("placed at line 212: the @@ anchor was not found")
+    ev = h.tool_events()[0]
+    assert ev.data["ok"] and ev.data["notes"] == ["a.py: hunk 1 placed at line 212: the @@ anchor was not found"]
+    assert "notes" not in h.tool_events()[1].data
