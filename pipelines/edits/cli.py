@@ -50,6 +50,8 @@ def apply_patch(args: argparse.Namespace) -> int:
         print("nothing to change: the files already have that content")
         return 0
     print(stats.render())
+    for note in changeset.notes:  # an edit placed by a fallback: say where, so a person can check it
+        print(f"note: {note}")
     if args.check:
         print("check: the patch applies cleanly (nothing was written)")
     return 0

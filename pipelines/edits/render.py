@@ -14,6 +14,7 @@ from ..models import ChangeSet, Edit, EditKind
 from .apply_patch import BEGIN, END, EOF_MARK, NO_NEWLINE, apply_ops, parse_apply_patch
 from .builder import ChangeBuilder
 from .errors import EditError
+from .pathlines import PathJudge
 from .search_replace import apply_blocks, parse_search_replace
 from .source import MemorySource
 from .text import split_keepends, split_text
@@ -163,7 +164,8 @@ def _sr_update(e: Edit) -> list[str]:
 
 def _blocks_runner(text: str) -> Callable[[ChangeBuilder], None]:
     def run(builder: ChangeBuilder) -> None:
-        apply_blocks(builder, parse_search_replace(text))
+        # every line before a block here is a path this renderer wrote
+        apply_blocks(builder, parse_search_replace(text, PathJudge(exists=lambda path: True)))
 
     return run
 

@@ -9,9 +9,10 @@
     >>>>>>> REPLACE
     ```
 
-The path is the nearest line before the block that is not a fence; a block without one
-reuses the previous block's path, so several blocks per file need the path only once. An
-empty SEARCH on a missing file creates it. Extension: `\\ No newline at end of file` right
+The path is the nearest line before the block that is not a fence, when it looks like a path
+(pathlines.py: an existing file, or a new one whose folder exists); prose there ("...",
+"Then:") is skipped and the block reuses the previous block's path, so several blocks per
+file need the path only once. An empty SEARCH on a missing file creates it. Extension: `\\ No newline at end of file` right
 after a section means that section's text has no final newline.
 """
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from ..models import ChangeSet
 from .builder import ChangeBuilder
 from .errors import EditError
+from .pathlines import PathJudge
 from .source import TextSource
 
 SEARCH_RE = re.compile(r"^\s*<{5,9} SEARCH\s*$")
@@ -43,19 +45,22 @@ def looks_like_search_replace(text: str) -> bool:
     return any(SEARCH_RE.match(line) for line in text.splitlines())
 
 
-def parse_search_replace(text: str) -> list[Block]:
+def parse_search_replace(text: str, judge: PathJudge | None = None) -> list[Block]:
+    """The blocks of `text`. The judge (PathJudge.for_source) checks path lines against the files;
+    without one only their shape counts."""
+    judge = judge or PathJudge()
     if text.count("\n") and text.count("\n") == text.count("\r\n"):
         text = text.replace("\r\n", "\n")
     lines = text.split("\n")
     blocks: list[Block] = []
-    candidate: str | None = None
+    candidate: tuple[str, int] | None = None  # the last non-fence line (and its number) before a block
     last_path: str | None = None
     i = 0
     while i < len(lines):
         line = lines[i]
         if SEARCH_RE.match(line):
             start = i + 1
-            path = _clean_path(candidate) or last_path
+            path = judge.path_for(candidate[0], candidate[1], last_path) if candidate else last_path
             if path is None:
                 raise EditError(
                     f"SEARCH/REPLACE line {start}: no file path before this block; put the path alone on "
@@ -69,7 +74,7 @@ def parse_search_replace(text: str) -> list[Block]:
             raise EditError(f"SEARCH/REPLACE line {i + 1}: {line.strip()!r} outside a block; "
                             "each block starts with '<<<<<<< SEARCH'")
         elif line.strip() and not line.strip().startswith("```"):
-            candidate = line
+            candidate = (line, i + 1)
         i += 1
     return blocks
 
@@ -93,15 +98,6 @@ def _section(lines: list[str], i: int, end: re.Pattern[str], what: str, start: i
     )
 
 
-def _clean_path(line: str | None) -> str | None:
-    if line is None:
-        return None
-    p = line.strip().lstrip("#").strip().strip("`*'\"").rstrip(":").strip().strip("`*'\"")
-    if not p or any(c.isspace() for c in p):
-        return None
-    return p
-
-
 def apply_blocks(builder: ChangeBuilder, blocks: list[Block]) -> None:
     for n, block in enumerate(blocks, 1):
         try:
@@ -113,7 +109,7 @@ def apply_blocks(builder: ChangeBuilder, blocks: list[Block]) -> None:
 
 
 def changeset_from_search_replace(text: str, source: TextSource, summary: str = "") -> ChangeSet:
-    blocks = parse_search_replace(text)
+    blocks = parse_search_replace(text, PathJudge.for_source(source))
     if not blocks:
         raise EditError("SEARCH/REPLACE: no blocks found; a block starts with a line '<<<<<<< SEARCH'")
     builder = ChangeBuilder(source)

@@ -60,6 +60,12 @@ class DirectorySource:
     def canonical_path(self, path: str) -> str:
         return self.resolve(path)[1]
 
+    def has_folder(self, rel: str) -> bool:
+        try:
+            return self.resolve(rel)[0].is_dir()
+        except PathRefused:
+            return False
+
     def read_text(self, rel: str) -> str | None:
         full, rel = self.resolve(rel)
         if full.is_dir():
@@ -82,6 +88,13 @@ class MemorySource:
 
     def canonical_path(self, path: str) -> str:
         return canonical_path(self.base, path) if self.base is not None else plain_canonical_path(path)
+
+    def has_folder(self, rel: str) -> bool:
+        prefix = self.canonical_path(rel) + "/"
+        if any(k.startswith(prefix) and t is not None for k, t in self.files.items()):
+            return True
+        own = getattr(self.base, "has_folder", None)
+        return bool(own(rel)) if callable(own) else False
 
     def read_text(self, rel: str) -> str | None:
         key = self.canonical_path(rel)

@@ -102,3 +102,12 @@ def test_usage_errors_exit_2(ws, tmp_path):
     assert out.returncode == 2 and "cannot read the patch" in out.stderr
     out = baton("--workspace", str(tmp_path / "nope"), cwd=ws, stdin=PATCH)
     assert out.returncode == 2 and "not a directory" in out.stderr
+
+
+def test_a_hunk_placed_by_a_fallback_is_noted(ws):
+    """The @@ anchor names a function that does not exist; the hunk's lines are unique, so it applies, and says so."""
+    out = baton("-", cwd=ws, stdin=PATCH.replace("@@ def main():", "@@ def start():"))
+    assert out.returncode == 0, out.stderr
+    assert ("note: src/app.py: hunk 1 (patch line 3) placed at line 2: the '@@ def start():' anchor was not found"
+            in out.stdout.splitlines())
+    assert (ws / "src/app.py").read_bytes() == b"def main():\r\n    return 1\r\n"

@@ -167,3 +167,40 @@ def test_unicode_spaces_in_the_file_match_ascii_spaces_in_the_patch(space):
     assert out["u.py"] == f"x = 1  #{space}one\ny = 3\n"  # the context keeps the file's own character
     out, _ = run(files, "u.py\n<<<<<<< SEARCH\nx = 1  # one\ny = 2\n=======\nx = 1\ny = 3\n>>>>>>> REPLACE\n")
     assert out["u.py"] == "x = 1\ny = 3\n"
+
+
+# ---------------------------------------------------------------- SEARCH/REPLACE path lines
+
+def sr(path_line: str, search: str, replace: str) -> str:
+    return f"{path_line}\n<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n"
+
+
+@pytest.mark.parametrize("prose", ["...", "Then:", "Here is the new file:", "**Then**", "Next"])
+def test_prose_above_a_first_block_is_refused_naming_the_line_and_creates_nothing(prose):
+    files = {"s.py": CODE}
+    with pytest.raises(EditError) as err:
+        run(files, "I will add a helper.\n\n" + sr(prose, "", "def helper():\n    pass\n"))
+    assert str(err.value).startswith(f"SEARCH/REPLACE line 3: {prose!r} was taken for the file path, but it does "
+                                     "not look like one")
+    assert "put the file's path alone on the line before '<<<<<<< SEARCH'" in str(err.value)
+    assert files == {"s.py": CODE}
+
+
+def test_prose_between_blocks_keeps_the_previous_blocks_path():
+    text = (sr("s.py", "import os\n", "import os\nimport sys\n") + "\n...\n\n"
+            + sr("Then:", "        self.items.pop(name, None)\n", "        self.items.pop(name)\n"))
+    out, _ = run({"s.py": CODE}, text)
+    assert out == {"s.py": CODE.replace("import os\n", "import os\nimport sys\n").replace("pop(name, None)", "pop(name)")}
+
+
+def test_new_files_need_an_existing_folder_and_a_file_like_name():
+    files = {"pkg/a.py": "A = 1\n", "s.py": CODE}
+    out, _ = run(files, sr("pkg/b.py", "", "B = 2\n") + sr("Makefile", "", "all:\n\ttrue\n"))
+    assert out["pkg/b.py"] == "B = 2\n" and out["Makefile"] == "all:\n\ttrue\n"
+    with pytest.raises(EditError) as err:
+        run(files, sr("pkj/b.py", "", "B = 2\n"))
+    assert str(err.value).startswith("SEARCH/REPLACE line 1: 'pkj/b.py' was taken for the file path, but neither "
+                                     "that file nor its folder 'pkj' exists")
+    # an existing file is a path whatever its name looks like
+    out, _ = run({"Then": "x\n"}, sr("Then", "x\n", "y\n"))
+    assert out == {"Then": "y\n"}
