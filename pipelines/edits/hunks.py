@@ -31,6 +31,7 @@ def apply_hunks(text: str, hunks: list[Hunk], *, path: str, notes: list[str] | N
         hunks = [_without_cr(h) for h in hunks]  # `git diff` of a CRLF file: the "\r" is the line ending
     cursor = 0
     reps: list[tuple[int, int, list[str]]] = []
+    replaces_last_line = False  # the lines written for the file's last line end with a newline
     for n, hunk in enumerate(hunks, 1):
         what = f"hunk {n} (patch line {hunk.line})"
         old = hunk.old_lines
@@ -46,13 +47,15 @@ def apply_hunks(text: str, hunks: list[Hunk], *, path: str, notes: list[str] | N
             notes.append(f"{path}: {what} placed at {_span(m)}: {note}")
         reps.append((m.start, m.end, new))
         cursor = m.end
+        removed_at = [p for p, r in zip(m.positions, hunk.removed_flags, strict=True) if r and p is not None]
+        replaces_last_line |= bool(removed_at) and removed_at[-1] == len(lines) - 1
     out = list(lines)
     for start, end, new in sorted(reps, key=lambda r: r[0], reverse=True):
         out[start:end] = new
     if any(h.new_no_newline for h in hunks):
         final = False
-    elif any(h.old_no_newline for h in hunks):
-        final = True
+    elif any(h.old_no_newline for h in hunks) or replaces_last_line:
+        final = True  # as in git and codex: a line the patch writes ends with a newline
     else:
         final = fl.final_newline if lines else True
     return join_text(FileLines(out, fl.eol, final))
