@@ -26,6 +26,7 @@ KNOWN_NAMES = frozenset({
 })
 _EXTENSION = re.compile(r"^[^.].*\.[A-Za-z0-9_+-]{1,12}$|^\.[A-Za-z0-9_.+-]+$")  # name.ext or .dotfile
 _DECORATION = "`*'\""
+LOOKBACK = 3  # non-blank lines above a block searched for its path (as aider's find_filename)
 
 
 @dataclass(frozen=True)
@@ -70,19 +71,25 @@ class PathJudge:
 
         return cls(exists, folder_exists)
 
-    def path_for(self, line: str, line_no: int, previous: str | None) -> str | None:
-        """The block's path from the candidate line above it (None: no candidate, use `previous`)."""
-        cand = clean_path_line(line)
-        if self.exists is not None and cand.text and self.exists(cand.text):
+    def path_for(self, candidates: list[tuple[str, int]], previous: str | None) -> str | None:
+        """The block's path from the lines above it (nearest last): the nearest that is a path; if all
+        are prose, the previous block's path; with neither, a refusal naming the nearest line."""
+        for line, line_no in reversed(candidates):
+            cand = clean_path_line(line)
+            if (self.exists is not None and cand.text and self.exists(cand.text)) or cand.looks_like_path:
+                return self._checked(line, line_no, cand)
+        if previous is not None:
+            return previous  # prose between blocks: the block keeps the previous block's path
+        line, line_no = candidates[-1]
+        raise EditError(
+            f"SEARCH/REPLACE line {line_no}: {line.strip()!r} was taken for the file path, but it does not "
+            "look like one (prose, '...', or a word without an extension); put the file's path alone "
+            "on the line before '<<<<<<< SEARCH' (or before its ``` fence)"
+        )
+
+    def _checked(self, line: str, line_no: int, cand: PathLine) -> str:
+        if self.exists is not None and self.exists(cand.text):
             return cand.text
-        if not cand.looks_like_path:
-            if previous is not None:
-                return previous  # prose between blocks: the block keeps the previous block's path
-            raise EditError(
-                f"SEARCH/REPLACE line {line_no}: {line.strip()!r} was taken for the file path, but it does not "
-                "look like one (prose, '...', or a word without an extension); put the file's path alone "
-                "on the line before '<<<<<<< SEARCH' (or before its ``` fence)"
-            )
         if self.folder_exists is not None and not self.folder_exists(cand.text):
             folder = posixpath.dirname(cand.text.replace("\\", "/"))
             raise EditError(

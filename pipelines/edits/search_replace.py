@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ..models import ChangeSet
 from .builder import ChangeBuilder
 from .errors import EditError
-from .pathlines import PathJudge
+from .pathlines import LOOKBACK, PathJudge
 from .source import TextSource
 
 SEARCH_RE = re.compile(r"^\s*<{5,9} SEARCH\s*$")
@@ -53,14 +53,14 @@ def parse_search_replace(text: str, judge: PathJudge | None = None) -> list[Bloc
         text = text.replace("\r\n", "\n")
     lines = text.split("\n")
     blocks: list[Block] = []
-    candidate: tuple[str, int] | None = None  # the last non-fence line (and its number) before a block
+    candidates: list[tuple[str, int]] = []  # the last few non-fence lines (and numbers) before a block
     last_path: str | None = None
     i = 0
     while i < len(lines):
         line = lines[i]
         if SEARCH_RE.match(line):
             start = i + 1
-            path = judge.path_for(candidate[0], candidate[1], last_path) if candidate else last_path
+            path = judge.path_for(candidates, last_path) if candidates else last_path
             if path is None:
                 raise EditError(
                     f"SEARCH/REPLACE line {start}: no file path before this block; put the path alone on "
@@ -69,12 +69,12 @@ def parse_search_replace(text: str, judge: PathJudge | None = None) -> list[Bloc
             search, i = _section(lines, i + 1, DIVIDER_RE, "'=======' divider", start)
             replace, i = _section(lines, i + 1, REPLACE_RE, "'>>>>>>> REPLACE' line", start)
             blocks.append(Block(path, search, replace, start))
-            last_path, candidate = path, None
+            last_path, candidates = path, []
         elif DIVIDER_RE.match(line) or REPLACE_RE.match(line):
             raise EditError(f"SEARCH/REPLACE line {i + 1}: {line.strip()!r} outside a block; "
                             "each block starts with '<<<<<<< SEARCH'")
         elif line.strip() and not line.strip().startswith("```"):
-            candidate = (line, i + 1)
+            candidates = [*candidates[-(LOOKBACK - 1):], (line, i + 1)]
         i += 1
     return blocks
 

@@ -204,3 +204,8 @@ def test_new_files_need_an_existing_folder_and_a_file_like_name():
     # an existing file is a path whatever its name looks like
     out, _ = run({"Then": "x\n"}, sr("Then", "x\n", "y\n"))
     assert out == {"Then": "y\n"}
+
+
+def test_a_prose_line_between_the_path_and_the_block_does_not_hide_the_path():
+    out, _ = run({"s.py": CODE}, "s.py\nThen:\n```python\n<<<<<<< SEARCH\nimport os\n=======\nimport sys\n>>>>>>> REPLACE\n```\n")
+    assert out["s.py"] == CODE.replace("import os", "import sys")
