@@ -56,6 +56,7 @@ class LazyLLMClient:
         self.usage_by_role: dict[str, Usage] = {}
         self._real: LLMClient | None = None
         self._module = prefetch()
+        self.recorder: Any = None  # `--record`: a SessionRecorder, handed to the real client
 
     def role_config(self, role: Role | str) -> RoleConfig:
         try:
@@ -70,6 +71,7 @@ class LazyLLMClient:
             if self._real is None:
                 real = module.LLMClient(self.settings, self.bus)
                 real.usage_by_role = self.usage_by_role  # one tally, read by the engine
+                real.recorder = self.recorder
                 self._real = real
         return self._real
 
