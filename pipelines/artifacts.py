@@ -183,16 +183,30 @@ def render_review_md(review: Review, *, round_no: int = 1, tests: TestReport | N
 # --------------------------------------------------------------------------- triage.md
 
 
-def render_triage_md(triage: Triage, failure_excerpt: str = "") -> str:
-    out = [f"# Triage: {triage.classification} ({triage.confidence} confidence)", "", triage.summary.strip(), ""]
-    if triage.failing_tests:
-        out += ["## Failing tests", ""] + [f"- `{t}`" for t in triage.failing_tests] + [""]
-    if triage.suspected_files:
-        out += ["## Suspected files", ""] + [f"- `{f}`" for f in triage.suspected_files] + [""]
-    if triage.root_cause:
-        out += ["## Root cause", "", triage.root_cause.strip(), ""]
-    if triage.fix_strategy:
-        out += ["## Fix strategy", "", triage.fix_strategy.strip(), ""]
+def render_triage_md(triage: Triage | None, failure_excerpt: str = "", *, evidence: str = "",
+                     outcome: str = "") -> str:
+    """triage.md: the outcome, the triager's reading (when a model was asked), the evidence Baton
+    collected itself (reruns, bisect) and an excerpt of the failure."""
+    if triage is None:
+        out = [f"# Triage: {outcome or 'stopped before the triager'}", ""]
+    else:
+        head = f"# Triage: {triage.category} ({triage.confidence} confidence, "
+        head += "fixable)" if triage.fixable else "not fixable)"
+        out = [head, ""]
+        if outcome:
+            out += [f"Outcome: **{outcome}**", ""]
+        out += [triage.summary.strip(), ""]
+        if triage.failing_tests:
+            out += ["## Failing tests", ""] + [f"- `{t}`" for t in triage.failing_tests] + [""]
+        if triage.suspected_files or triage.suspected_symbols:
+            out += ["## Suspected", ""] + [f"- `{f}`" for f in triage.suspected_files]
+            out += [f"- `{sym}` (symbol)" for sym in triage.suspected_symbols] + [""]
+        if triage.cause:
+            out += ["## Cause", "", triage.cause.strip(), ""]
+        if triage.fix_strategy:
+            out += ["## Fix strategy", "", triage.fix_strategy.strip(), ""]
+    if evidence:
+        out += ["## Evidence", "", evidence.strip(), ""]
     if failure_excerpt:
-        out += ["## Failure (excerpt)", "", "```", failure_excerpt.rstrip(), "```", ""]
+        out += ["## Failure (excerpt)", "", "```", failure_excerpt.rstrip().replace("```", "ʼʼʼ"), "```", ""]
     return "\n".join(out)

@@ -95,6 +95,8 @@ class Settings(_Strict):
     max_turns: int = Field(default=40, ge=1, description="Tool-calling turns per agent.")
     max_repairs: int = Field(default=3, ge=0, description="Invalid submit arguments sent back before giving up.")
     implement_attempts: int = Field(default=3, ge=1, description="Test-fix rounds for the implementer.")
+    triage_reruns: int = Field(default=3, ge=1, le=50, description="Reruns of failing tests, to reproduce "
+                               "a failure and to prove a fix.")
     review_rounds: int = Field(default=1, ge=0, description="Revisions after a rejected review.")
     budget_tokens: int | None = Field(default=None, gt=0, description="Stop the run past this many tokens.")
     budget_cost_usd: float | None = Field(default=None, gt=0)
@@ -155,6 +157,7 @@ _ENV_SCALARS: dict[str, str] = {
     "BATON_MAX_RETRIES": "max_retries",
     "BATON_MAX_TURNS": "max_turns",
     "BATON_IMPLEMENT_ATTEMPTS": "implement_attempts",
+    "BATON_TRIAGE_RERUNS": "triage_reruns",
     "BATON_REVIEW_ROUNDS": "review_rounds",
     "BATON_BUDGET_TOKENS": "budget_tokens",
     "BATON_BUDGET_COST_USD": "budget_cost_usd",

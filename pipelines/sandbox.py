@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -30,7 +32,7 @@ from .edits.apply import apply_changeset
 from .edits.diff import DiffStats
 from .edits.errors import BinaryFileError, EditError
 from .edits.source import DirectorySource
-from .edits.testrun import DEFAULT_OUTPUT_LIMIT, DetectedTests, detect_tests, run_test_command
+from .edits.testrun import DEFAULT_OUTPUT_LIMIT, DetectedTests, detect_tests, is_pytest_command, run_test_command
 from .edits.text import check_writable_text, decode_text
 from .errors import BatonError
 from .models import ChangeSet, Edit, EditKind, TestReport
@@ -208,6 +210,37 @@ class Sandbox:
         if detected is not None:
             report.interpreter = detected.interpreter
         return report
+
+    async def run_test_ids(
+        self, test_ids: Iterable[str], command: str | None = None, timeout_s: float = 300.0, *,
+        output_limit: int = DEFAULT_OUTPUT_LIMIT,
+    ) -> TestReport:
+        """Run only these pytest ids, through `run_tests` (so the same confinement applies). The ids
+        must already be checked (`triage.parsers.safe_test_id`: a relative path, never starting with
+        `-`, so none can act as an option); each is shell-quoted. A configured command that is not a plain pytest call
+        cannot select ids: the detected `<project python> -m pytest -q` runs them then."""
+        ids = list(test_ids)
+        if not ids:
+            raise ValueError("run_test_ids needs at least one test id")
+        if command and command.strip() and is_pytest_command(command):
+            base = command
+        else:
+            if self._detected is None:
+                self._detected = await asyncio.to_thread(detect_tests, self.path, self.root, None)
+            base = self._detected.command if self._detected else f"{shlex.quote(sys.executable)} -m pytest -q"
+        return await self.run_tests(f"{base} " + " ".join(shlex.quote(i) for i in ids), timeout_s,
+                                    output_limit=output_limit)
+
+    @property
+    def git_root(self) -> Path | None:
+        """The sandbox's own worktree (worktree mode), where git may check out other commits."""
+        return self._worktree
+
+    async def git(self, *args: str) -> str:
+        """git in the sandbox's worktree (hooks off, optional locks off); never in the user's tree."""
+        if self._worktree is None:
+            raise SandboxError("this sandbox is a plain copy (no git history): git commands need a git repository")
+        return await asyncio.to_thread(_git, self._worktree, *args)
 
     # ------------------------------------------------------------------ snapshot comparison
 

@@ -227,10 +227,10 @@ def _read_junit(report: TestReport, path: Path, cwd: Path) -> None:
                 report.failed += 1
             else:
                 report.errors += 1
-            report.failing_tests.append(_test_id(case, cwd))
+            report.failing_tests.append(junit_case_id(case, cwd))
 
 
-def _test_id(case: ET.Element, cwd: Path) -> str:
+def junit_case_id(case: ET.Element, cwd: Path) -> str:
     """`path/to/test_x.py::Class::test_name` from a JUnit testcase."""
     name = case.get("name", "")
     classname = case.get("classname", "")
