@@ -2,14 +2,14 @@
 sandbox (reproducible / flaky with the evidence / not reproducible), and with a known-good
 commit a bisection that names the first bad commit.
 
-The bisection drives `git bisect` one step at a time instead of `git bisect run`: git checks
-out each commit in the sandbox's own worktree, and the tests at that commit run through
-`Sandbox.run_test_ids`, i.e. confined like every other test run (`git bisect run` would run the
-repository's code outside the confinement)."""
+The bisection is `git bisect start --first-parent` done by Baton one step at a time: each
+commit is checked out in the sandbox's own worktree and its tests run through
+`Sandbox.run_test_ids`, i.e. confined like every other test run. Not `git bisect run`: that runs
+the repository's code outside the confinement, and `git bisect` itself writes refs (and an
+empty packed-refs file) into the user's .git even from a linked worktree."""
 
 from __future__ import annotations
 
-import re
 
 import git
 from collections.abc import Callable, Sequence
@@ -18,7 +18,6 @@ from ..models import Reproduction, TestReport
 from ..sandbox import Sandbox, SandboxError
 
 MAX_BISECT_STEPS = 40
-_FIRST_BAD = re.compile(r"^([0-9a-f]{7,40}) is the first bad commit", re.M)
 
 
 class BisectError(SandboxError):
@@ -115,24 +114,39 @@ async def bisect(sb: Sandbox, good: str, ids: Sequence[str], command: str | None
     if judge(await sb.run_test_ids(ids, command, timeout_s), ids) != "good":
         raise BisectError(f"--good {good}: the failing tests do not pass there either (or cannot run), "
                           "so it is not a good commit for this failure")
-    await sb.git("checkout", "--quiet", "--detach", head)
-    out = await sb.git("bisect", "start", head, good_sha)
+    revs = (await sb.git("rev-list", "--first-parent", "--reverse", f"{good_sha}..{head}")).split()
+    lo, hi = 0, len(revs) - 1  # revs[hi] fails (HEAD); every commit before revs[lo] passes
+    skipped: set[int] = set()
     for _ in range(MAX_BISECT_STEPS):
-        if m := _FIRST_BAD.search(out):
-            sha = m.group(1)
+        if lo >= hi:
+            sha = revs[hi]
             subject = (await sb.git("log", "-1", "--format=%s", sha)).strip()
-            await sb.git("bisect", "reset", "--quiet")
             return sha, subject
-        current = (await sb.git("rev-parse", "HEAD")).strip()
+        mid = _pick(lo, hi, skipped)
+        if mid is None:
+            raise BisectError("bisect could not decide: the commits between "
+                              f"{revs[lo][:12]} and {revs[hi][:12]} could not be tested (the tests did not run there)")
+        await sb.git("checkout", "--quiet", "--detach", revs[mid])
         verdict = judge(await sb.run_test_ids(ids, command, timeout_s), ids)
         if on_step is not None:
-            on_step(current, verdict)
-        try:
-            out = await sb.git("bisect", verdict)
-        except git.GitCommandError as e:  # only skipped commits left: git names the candidates
-            text = str(getattr(e, "stdout", "")) + str(getattr(e, "stderr", ""))
-            raise BisectError(f"bisect could not decide (commits that could not be tested): {text.strip()[:500]}") from None
+            on_step(revs[mid], verdict)
+        if verdict == "bad":
+            hi = mid
+        elif verdict == "good":
+            lo = mid + 1
+        else:
+            skipped.add(mid)
     raise BisectError(f"bisect did not finish in {MAX_BISECT_STEPS} steps")
+
+
+def _pick(lo: int, hi: int, skipped: set[int]) -> int | None:
+    """The untested commit in [lo, hi) closest to the middle (skipped ones are avoided)."""
+    middle = (lo + hi) // 2
+    for offset in range(hi - lo):
+        for k in (middle - offset, middle + offset):
+            if lo <= k < hi and k not in skipped:
+                return k
+    return None
 
 
 def _bounded(report: TestReport) -> TestReport:
