@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("baton.pipelines.cli_eval", "eval", "run an eval suite: success rate, duration, cost, reviewer calibration"),
     "demo": ("baton.pipelines.demo", "demo", "run the whole pipeline on a bundled example (replay, no key)"),
     "apply-patch": ("baton.pipelines.edits.cli", "apply_patch", "apply an apply_patch or SEARCH/REPLACE patch"),
+    "trust": ("baton.pipelines.cli_trust", "trust", "trust a workspace's settings that send the key or run a command"),
     "scripted-llm": ("baton.pipelines.llm.scripted", "scripted_llm", "serve a scripted OpenAI-compatible model"),
 }
 

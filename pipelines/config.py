@@ -1,10 +1,15 @@
 """Settings: roles → models, endpoint, test command, budgets, excludes.
 
-Read once per run from, highest precedence first: explicit arguments (CLI flags, LSP
-options), the environment (OPENAI_API_KEY, OPENAI_BASE_URL, BATON_*), the workspace's
-`baton.toml` or `[tool.baton]` in its pyproject.toml, and the defaults below. Layers are
-merged as plain dicts and validated once, so an error can name the layer (file, variable
-or option) and the key that was wrong.
+Read once per run from, highest precedence first: explicit arguments (CLI flags, the editor's
+user settings), the environment (OPENAI_API_KEY, OPENAI_BASE_URL, BATON_*), the workspace's
+`baton.toml` or `[tool.baton]` in its pyproject.toml, the user's own config file
+(`$XDG_CONFIG_HOME/baton/config.toml`, else `~/.config/baton/config.toml`), and the defaults
+below; an editor's workspace-folder settings sit on top. Layers are merged as plain dicts and
+validated once, so an error can name the layer (file, variable or option) and the key.
+
+The repository's file and the editor's workspace settings are untrusted: a setting from them
+that sends the key or runs a command counts only once the user trusts the workspace
+(`baton trust`, or the editor's Workspace Trust); see trust.py.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ class RoleConfig(_Strict):
     price_input_per_mtok: float | None = Field(default=None, ge=0)
     price_output_per_mtok: float | None = Field(default=None, ge=0)
     price_cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    budget_tokens: int | None = Field(default=None, gt=0, description="Stop the run past this many tokens for this role.")
+    budget_cost_usd: float | None = Field(default=None, gt=0, description="Stop the run past this cost for this role.")
 
     @property
     def is_reasoning_model(self) -> bool:
@@ -103,6 +110,11 @@ class Settings(_Strict):
 
     exclude: list[str] = Field(default_factory=list, description="Extra gitignore-style globs agents never see.")
     max_file_bytes: int = Field(default=512_000, gt=0)
+    # Limits no real refactor meets; past them a change or a request is refused with a clear error
+    # (a model asked to write 10,000 files or a 100 MB line is misbehaving, not refactoring).
+    max_change_files: int = Field(default=2_000, gt=0, description="Files one change may touch.")
+    max_change_file_bytes: int = Field(default=4_000_000, gt=0, description="Bytes one file of a change may hold.")
+    max_request_bytes: int = Field(default=8_000_000, gt=0, description="Bytes of one request to a model.")
     repo_map_tokens: int = Field(default=2048, ge=0)
 
     needs_confirmation: bool = True
@@ -196,6 +208,21 @@ def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def user_config_file(env: Mapping[str, str]) -> Path | None:
+    """The user's own config file (trusted): `$XDG_CONFIG_HOME/baton/config.toml` or `~/.config/baton/config.toml`."""
+    from .trust import config_dir
+
+    folder = config_dir(env)
+    return folder / "config.toml" if folder is not None else None
+
+
+def user_layer(env: Mapping[str, str]) -> tuple[dict[str, Any], str | None]:
+    path = user_config_file(env)
+    if path is None or not path.is_file():
+        return {}, None
+    return _read_toml(path), str(path)
+
+
 def file_layer(workspace: Path) -> tuple[dict[str, Any], str | None]:
     """`baton.toml` at the root, else `[tool.baton]` in pyproject.toml. Returns (data, file name)."""
     baton_toml = workspace / "baton.toml"
@@ -211,6 +238,12 @@ def file_layer(workspace: Path) -> tuple[dict[str, Any], str | None]:
             raise ConfigError(str(pyproject), "tool.baton", "expected a table")
         return section, f"{pyproject} [tool.baton]"
     return {}, None
+
+
+def workspace_file_settings(workspace: Path) -> tuple[dict[str, Any], str | None]:
+    """The repository's own settings (baton.toml or [tool.baton]), keys normalised; (data, file name)."""
+    data, name = file_layer(workspace)
+    return _normalise_file_keys(data), name
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -295,17 +328,33 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     *,
     overrides_source: str = "arguments",
+    untrusted_overrides: Mapping[str, Any] | None = None,
+    untrusted_source: str = "editor workspace settings",
+    workspace_trusted: bool = False,
+    check_trust: bool = True,
 ) -> Settings:
-    """Build the Settings for a workspace. Raises ConfigError naming the bad layer and key."""
+    """Build the Settings for a workspace. Raises ConfigError naming the bad layer and key.
+
+    `overrides` are trusted (flags, the editor's user settings); `untrusted_overrides` are not
+    (the editor's workspace settings). `workspace_trusted`: the editor trusts this workspace.
+    With `check_trust`, an untrusted setting that sends the key or runs a command raises
+    WorkspaceNotTrusted (a ConfigError) unless the workspace is trusted."""
     env = os.environ if env is None else env
     layers: list[tuple[str, dict[str, Any]]] = []
+    file_source: str | None = None  # the repository's file: untrusted
+    data, name = user_layer(env)
+    if name:
+        layers.append((name, _normalise_file_keys(data)))
     if workspace is not None:
         data, name = file_layer(Path(workspace))
         if name:
             layers.append((name, _normalise_file_keys(data)))
+            file_source = name
     layers.append(("environment", env_layer(env)))
     if overrides:
         layers.append((overrides_source, _normalise_option_keys(overrides)))
+    if untrusted_overrides:
+        layers.append((untrusted_source, _normalise_option_keys(untrusted_overrides)))
 
     merged: dict[str, Any] = {}
     for _, data in layers:
@@ -323,6 +372,11 @@ def load_settings(
             problem = f"{err['msg']} (got {err.get('input')!r})"
         raise ConfigError(source, key, problem) from None
     register_secret(settings.api_key_value())
+    if check_trust:
+        from .trust import check_trust as _check
+
+        _check(layers, file_source, untrusted_source if untrusted_overrides else None,
+               Path(workspace) if workspace is not None else None, env, editor_trusted=workspace_trusted)
     return settings
 
 

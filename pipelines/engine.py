@@ -366,10 +366,24 @@ class Engine:
         if event.type is not EventType.llm_call:
             return
         s = handle.ctx.settings
-        totals = list(getattr(handle.ctx.llm, "usage_by_role", {}).values())
-        tokens = sum(u.total_tokens for u in totals)
-        cost = sum(u.cost_usd for u in totals)
+        by_role = dict(getattr(handle.ctx.llm, "usage_by_role", {}))
+        tokens = sum(u.total_tokens for u in by_role.values())
+        cost = sum(u.cost_usd for u in by_role.values())
         if s.budget_tokens is not None and tokens > s.budget_tokens:
             handle.fail(f"token budget exceeded: {tokens} > {s.budget_tokens} (budget_tokens)")
-        elif s.budget_cost_usd is not None and cost > s.budget_cost_usd:
+            return
+        if s.budget_cost_usd is not None and cost > s.budget_cost_usd:
             handle.fail(f"cost budget exceeded: ${cost:.4f} > ${s.budget_cost_usd} (budget_cost_usd)")
+            return
+        for role, used in by_role.items():  # a role's own budget (roles.<role>.budget_*)
+            conf = next((c for r, c in s.roles.items() if r.value == role), None)
+            if conf is None:
+                continue
+            if conf.budget_tokens is not None and used.total_tokens > conf.budget_tokens:
+                handle.fail(f"{role} token budget exceeded: {used.total_tokens} > {conf.budget_tokens} "
+                            f"(roles.{role}.budget_tokens)")
+                return
+            if conf.budget_cost_usd is not None and used.cost_usd > conf.budget_cost_usd:
+                handle.fail(f"{role} cost budget exceeded: ${used.cost_usd:.4f} > ${conf.budget_cost_usd} "
+                            f"(roles.{role}.budget_cost_usd)")
+                return

@@ -21,6 +21,7 @@ from baton.pipelines.artifacts import PlanParseError
 from baton.pipelines.config import ConfigError, Settings
 from baton.pipelines.models import ChangeSet, Pattern, RunRecord, Scope, Task
 from baton.pipelines.store import RunNotFound, RunSummary
+from baton.pipelines.trust import WorkspaceNotTrusted
 
 T = TypeVar("T", bound=BaseModel)
 Handler = Callable[..., Awaitable[dict[str, Any]]]
@@ -148,6 +149,9 @@ async def load_changeset(store: Any, run_id: str) -> ChangeSet:
 async def _settings(ls: Any, root: Path) -> Any:
     try:
         settings, warnings = await ls.settings_async(root)
+    except WorkspaceNotTrusted as e:
+        raise JsonRpcInvalidRequest(message=f"Baton: {e}", data={
+            "reason": "untrustedWorkspace", "source": e.source, "settings": e.keys}) from None
     except ConfigError as e:
         for w in getattr(e, "option_warnings", []):
             ls.warn_once(w)

@@ -12,9 +12,16 @@ from typing import Any
 
 from baton.pipelines.config import ConfigError, Settings, load_settings
 from baton.pipelines.redact import register_secret
+from baton.pipelines.trust import WorkspaceNotTrusted
 
 # Client-side keys that are not Baton settings (the VS Code extension sends these).
 _CLIENT_ONLY = {"interpreter", "trace", "server"}
+# Keys about trust, not settings: whether the editor trusts the workspace (VS Code's Workspace
+# Trust), and the editor's workspace-folder settings, which count as the repository's own.
+WORKSPACE_TRUSTED = "workspaceTrusted"
+WORKSPACE_SETTINGS = "workspaceSettings"
+EDITOR_SOURCE = "editor settings (baton.*)"
+EDITOR_WORKSPACE_SOURCE = "editor workspace settings (baton.*)"
 
 
 def clean_options(raw: Any) -> dict[str, Any]:
@@ -61,14 +68,20 @@ def settings_for(workspace: Path, options: Mapping[str, Any], env: Mapping[str, 
     fault and cannot be fixed by dropping: that ConfigError propagates to the command.
     """
     opts = copy.deepcopy(dict(options))
+    trusted = opts.pop(WORKSPACE_TRUSTED, False) is True
+    raw_ws = opts.pop(WORKSPACE_SETTINGS, None)
+    ws_opts = clean_options(raw_ws) if isinstance(raw_ws, Mapping) else {}
     warnings: list[str] = []
     for _ in range(20):
         try:
             return load_settings(workspace, overrides=opts, env=os.environ if env is None else env,
-                                 overrides_source="editor settings (baton.*)"), warnings
+                                 overrides_source=EDITOR_SOURCE, untrusted_overrides=ws_opts,
+                                 untrusted_source=EDITOR_WORKSPACE_SOURCE, workspace_trusted=trusted), warnings
         except ConfigError as e:
-            if not e.source.startswith("editor settings") or not _drop(opts, e.key):
+            layer = {EDITOR_SOURCE: opts, EDITOR_WORKSPACE_SOURCE: ws_opts}.get(e.source)
+            if isinstance(e, WorkspaceNotTrusted) or layer is None or not _drop(layer, e.key):
                 e.option_warnings = warnings  # type: ignore[attr-defined]  # dropped so far: say them too
                 raise
-            warnings.append(f"Baton: ignoring the editor setting `{e.key}`: {e.problem}")
-    raise ConfigError("editor settings (baton.*)", "<many>", "too many invalid settings")
+            what = "editor setting" if e.source == EDITOR_SOURCE else "editor workspace setting"
+            warnings.append(f"Baton: ignoring the {what} `{e.key}`: {e.problem}")
+    raise ConfigError(EDITOR_SOURCE, "<many>", "too many invalid settings")

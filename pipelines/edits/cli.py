@@ -33,7 +33,7 @@ def apply_patch(args: argparse.Namespace) -> int:
         raise UsageError(f"--workspace {root}: not a directory")
     text = _read_patch(args.patch)
     try:
-        excludes = load_settings(root).exclude
+        excludes = load_settings(root, check_trust=False).exclude  # only the excludes are used
     except ConfigError as e:
         raise UsageError(f"cannot read the workspace settings: {e}") from None
     try:

@@ -18,6 +18,7 @@ from .builder import ChangeBuilder
 from .diff import DiffStats
 from .errors import EDIT_ERRORS
 from .formats import changeset_from_patch
+from .limits import ChangeLimits
 
 if TYPE_CHECKING:
     from ..sandbox import Sandbox
@@ -42,12 +43,16 @@ def edit_tools(
     test_timeout_s: float,
     on_tests: TestsCallback | None = None,
     python: str | None = None,
+    limits: ChangeLimits | None = None,
 ) -> list[Tool]:
+    limits = limits or ChangeLimits()
+
     async def apply(changeset: ChangeSet) -> str:
         if changeset.is_empty():
             return ToolAnswer(_with_notes("No change: the files already have that content.", changeset.notes),
                               changeset.notes)
         try:
+            limits.check(changeset, "this edit")
             stats = await sandbox.apply(changeset)
         except EDIT_ERRORS as e:
             raise ToolError(str(e)) from None

@@ -13,6 +13,7 @@ the CA certificates, ~20-40 ms of CPU, which the SDK's default HTTP client would
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 import threading
@@ -64,6 +65,15 @@ def shared_ssl_context() -> ssl.SSLContext:
         return _ssl_context
 
 
+def request_bytes(cfg: RoleConfig, conversation: Conversation, tools: list[ToolSpec]) -> int:
+    """About the size of the request body: the messages and tool schemas as JSON."""
+    if cfg.api == "responses":
+        body: list[Any] = [conversation.to_responses(), [t.responses_schema() for t in tools]]
+    else:
+        body = [conversation.to_chat(), [t.chat_schema() for t in tools]]
+    return len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+
+
 class LLMClient:
     """Talks to each role's model; sums usage per role in `usage_by_role`."""
 
@@ -113,8 +123,13 @@ class LLMClient:
         cfg = self.role_config(role)
         role_name = Role(role).value
         endpoint = self.endpoint(role)
-        client = self._sdk_client(endpoint)
         s = self.settings
+        size = request_bytes(cfg, conversation, tools)
+        if size > s.max_request_bytes:
+            raise LLMError(f"{role_name}: the request to model '{cfg.model}' would be {size:,} bytes; at most "
+                           f"{s.max_request_bytes:,} are allowed (max_request_bytes). A tool result or a change "
+                           "put a huge text into the conversation; nothing was sent")
+        client = self._sdk_client(endpoint)
         loop = asyncio.get_running_loop()
         started = loop.time()
         for attempt in range(1, s.max_retries + 2):

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 from ..agents.base import render
 from ..edits.diff import render_unified_diff
+from ..edits.limits import ChangeLimits, ChangeTooLarge
 from ..edits.render import render_apply_patch
 from ..edits.tools import edit_tools
-from ..engine import RunContext
+from ..engine import RunContext, RunFailed
 from ..events import EventType
 from ..models import ChangeSet, TestReport
 from ..sandbox import Sandbox
@@ -67,7 +68,7 @@ class SandboxBench:
 
         tools = edit_tools(self.sandbox, test_command=self.ctx.settings.test_command,
                            test_timeout_s=self.ctx.settings.test_timeout_s, on_tests=on_tests,
-                           python=self.ctx.settings.python)
+                           python=self.ctx.settings.python, limits=change_limits(self.ctx))
         return [_invalidating(t, self) for t in tools]
 
     def _announce(self, report: TestReport) -> None:
@@ -93,6 +94,10 @@ class SandboxBench:
         self._announce(report)
         self.unchanged_since_tests = report
         return report
+
+
+def change_limits(ctx: RunContext) -> ChangeLimits:
+    return ChangeLimits(ctx.settings.max_change_files, ctx.settings.max_change_file_bytes)
 
 
 def _invalidating(tool: Tool, bench: SandboxBench) -> Tool:
@@ -150,6 +155,10 @@ class Workbench:
     async def record_changes(self, sb: SandboxBench) -> ChangeSet:
         """changes.diff (read), changes.patch (`baton apply-patch`), changes.json (machines)."""
         cs = await sb.changeset()
+        try:  # before any artifact: a 10,000-file or 100 MB change is never written out
+            change_limits(self.ctx).check(cs, "the implementer's change")
+        except ChangeTooLarge as e:
+            raise RunFailed(str(e)) from None
         if cs != self._last_changes:
             await self.ctx.artifact("changes.diff", render_unified_diff(cs) or "(no changes)\n")
             await self.ctx.artifact("changes.patch", render_apply_patch(cs) if not cs.is_empty() else "")

@@ -9,6 +9,7 @@ from lsp_harness import execute
 from lsp_session import make_project, options, server_env, session
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest
 
+from baton.pipelines.trust import WorkspaceNotTrusted
 from baton.server.commands import _require_key
 from baton.server.options import settings_for
 
@@ -70,3 +71,34 @@ async def test_unknown_command_is_an_error(tmp_path, scripted, editor):
     with pytest.raises(JsonRpcException) as caught:
         await execute(client, "baton.noSuchCommand", {})
     assert "baton.noSuchCommand" in caught.value.message
+
+
+async def test_a_committed_test_command_or_workspace_settings_need_trust(tmp_path, scripted, editor):
+    """The repository's baton.toml and the editor's workspace settings may not choose what runs
+    until the user trusts the workspace; the refusal names the setting, the place and the remedy."""
+    root = make_project(tmp_path / "proj", baton_toml='test_command = "touch owned"\n')
+    llm = scripted(session())
+    opts = options(llm.url)
+    del opts["baton"]["testCommand"]  # so the repository's value would take effect
+    client, _ = await editor([root], "visual-studio-code", opts)
+    with pytest.raises(JsonRpcInvalidRequest) as caught:
+        await execute(client, "baton.planImplementReview", {"task": "Add top_words."})
+    assert caught.value.data == {"reason": "untrustedWorkspace", "source": str(root / "baton.toml"),
+                                 "settings": ["test_command"]}
+    assert "`test_command` comes from the workspace" in caught.value.message
+    assert f"baton trust --workspace {root}" in caught.value.message
+    assert llm.requests == [] and client.progress_reports == {} and not (root / "owned").exists()
+    assert not (root / ".baton" / "runs").exists()
+
+
+def test_workspace_settings_count_only_when_the_editor_trusts_the_workspace(tmp_path):
+    root = make_project(tmp_path / "proj")
+    untrusted = {"baseUrl": "http://127.0.0.1:9/v1", "workspaceTrusted": False,
+                 "workspaceSettings": {"baseUrl": "http://attacker.invalid/v1", "maxTurns": "x"}}
+    with pytest.raises(WorkspaceNotTrusted) as caught:
+        settings_for(root, untrusted, env={})
+    assert caught.value.source == "editor workspace settings (baton.*)" and caught.value.keys == ["base_url"]
+    settings, warnings = settings_for(root, {**untrusted, "workspaceTrusted": True}, env={})
+    assert settings.base_url == "http://attacker.invalid/v1"
+    assert warnings == ["Baton: ignoring the editor workspace setting `max_turns`: Input should be a valid "
+                        "integer, unable to parse string as an integer (got 'x')"]

@@ -112,6 +112,25 @@ async def test_token_budget_stops_the_run(tmp_path):
     assert rec.usage_by_role["planner"].prompt_tokens == 120
 
 
+async def test_a_roles_own_budget_stops_the_run_naming_the_role(tmp_path):
+    (tmp_path / "baton.toml").write_text("[roles.reviewer]\nbudget_tokens = 50\n[roles.planner]\nbudget_cost_usd = 5.0\n")
+    engine, task = make(tmp_path, budgetTokens=10_000)
+    acc = Accounting()
+
+    async def pattern(ctx):
+        for role in ("planner", "planner", "reviewer", "reviewer", "reviewer"):
+            acc.usage_by_role[role] = acc.usage_by_role.get(role, Usage()) + Usage(calls=1, prompt_tokens=20,
+                                                                                    cost_usd=1.0)
+            ctx.bus.emit(EventType.llm_call, "call", role=role)
+            await asyncio.sleep(0)
+        return RunOutcome(RunStatus.succeeded)
+
+    rec = (await engine.run(task, pattern, llm=acc)).record
+    assert rec.status is RunStatus.failed
+    assert rec.error == "reviewer token budget exceeded: 60 > 50 (roles.reviewer.budget_tokens)"
+    assert rec.usage_by_role["planner"].prompt_tokens == 40  # under its cost budget, far under the run's
+
+
 async def test_plan_gate_pauses_the_wall_clock(tmp_path):
     engine, task = make(tmp_path, runTimeoutS=0.3)
 

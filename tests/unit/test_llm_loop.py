@@ -351,3 +351,15 @@ async def test_notes_of_a_tool_answer_reach_the_model_and_the_trace(harness_for)
     ev = h.tool_events()[0]
     assert ev.data["ok"] and ev.data["notes"] == ["a.py: hunk 1 placed at line 212: the @@ anchor was not found"]
     assert "notes" not in h.tool_events()[1].data
+
+
+async def test_a_request_past_max_request_bytes_is_never_sent(harness_for):
+    async def flood(args: dict[str, Any]) -> str:
+        return "x" * 300_000
+
+    h = harness_for([{"tool_calls": [call("flood", {"text": "x"})]}, VALID], max_request_bytes=200_000)
+    with pytest.raises(LLMError) as caught:
+        await h.run(tools=[tool("flood", flood)])
+    assert str(caught.value).startswith("planner: the request to model 'planner-x' would be ")
+    assert "at most 200,000 are allowed (max_request_bytes)" in str(caught.value)
+    assert len(h.server.requests) == 1  # the first, small request only

@@ -81,6 +81,8 @@ export class ServerManager implements vscode.Disposable {
                 }
             }),
             this.apiKey.onDidChange(() => this.scheduleSettingsPush()),
+            // Trusting the workspace lets its baton.toml choose the endpoint and test command.
+            vscode.workspace.onDidGrantWorkspaceTrust(() => this.scheduleSettingsPush()),
         );
     }
 
@@ -94,7 +96,7 @@ export class ServerManager implements vscode.Disposable {
         settings.problems.forEach((p) => this.log.warn(p));
         const key = await this.apiKey.get();
         this.log.setSecrets([key]);
-        return toInitializationOptions(settings, key);
+        return toInitializationOptions(settings, key, vscode.workspace.isTrusted);
     }
 
     get isRunning(): boolean {

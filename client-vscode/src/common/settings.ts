@@ -37,6 +37,13 @@ export interface InitializationOptions {
     needsConfirmation?: boolean;
     confirmPlan?: boolean;
     concurrency?: number;
+    /**
+     * Whether VS Code trusts the workspace (Workspace Trust). Until it does, the server refuses
+     * the repository's baton.toml settings that send the key or run a command; VS Code itself
+     * hides the workspace values of `baton.baseUrl`, `baton.testCommand` and `baton.interpreter`
+     * (`restrictedConfigurations` in package.json), so only the user's own values arrive here.
+     */
+    workspaceTrusted?: boolean;
 }
 
 /** Settings that change the server process itself: a change restarts it. */
@@ -111,8 +118,11 @@ export function readSettings(config: ConfigLike): BatonSettings {
 }
 
 /** Builds the server's options: unset keys are omitted, the key only comes from `apiKey`. */
-export function toInitializationOptions(settings: BatonSettings, apiKey?: string): InitializationOptions {
+export function toInitializationOptions(settings: BatonSettings, apiKey?: string, workspaceTrusted?: boolean): InitializationOptions {
     const options: InitializationOptions = { models: { ...settings.models } };
+    if (workspaceTrusted !== undefined) {
+        options.workspaceTrusted = workspaceTrusted;
+    }
     if (settings.baseUrl !== undefined) {
         options.baseUrl = settings.baseUrl;
     }

@@ -97,6 +97,13 @@ describe('toInitializationOptions', () => {
         });
     });
 
+    it('tells the server whether VS Code trusts the workspace', () => {
+        const settings = readSettings(config({ testCommand: 'pytest -q' }));
+        assert.equal(toInitializationOptions(settings, undefined, false).workspaceTrusted, false);
+        assert.equal(toInitializationOptions(settings, undefined, true).workspaceTrusted, true);
+        assert.equal('workspaceTrusted' in toInitializationOptions(settings), false);
+    });
+
     it('drops a blank API key', () => {
         assert.equal('apiKey' in toInitializationOptions(readSettings(config({})), '   '), false);
     });
