@@ -141,12 +141,18 @@ class RunStore:
 
         Raises StoreRefused when `.baton`, `.baton/runs` or a file Baton writes there is a symlink
         or not what it should be: a repository can commit a `.baton` symlink pointing anywhere."""
-        for folder in (self.base, self.runs_dir):
+        from .workspace.mapcache import (
+            CACHE_FILE,  # the repo map's disk cache lives in .baton/cache
+        )
+
+        cache = self.base / "cache"
+        for folder in (self.base, self.runs_dir, cache):
             _must_be_real(folder, folder=True, workspace=self.workspace)
         gi = self.base / ".gitignore"
-        for file in (gi, self.db_path, self.db_path.with_name(self.db_path.name + "-wal"),
-                     self.db_path.with_name(self.db_path.name + "-shm")):
-            _must_be_real(file, folder=False, workspace=self.workspace)
+        for db in (self.db_path, cache / CACHE_FILE):
+            for file in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+                _must_be_real(file, folder=False, workspace=self.workspace)
+        _must_be_real(gi, folder=False, workspace=self.workspace)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         if not gi.exists():
             gi.write_text("# Baton's run artifacts; not part of your project.\n*\n")

@@ -3,6 +3,7 @@ import pytest
 from baton.pipelines.config import ConfigError, load_settings
 from baton.pipelines.models import Role
 from baton.pipelines.redact import redact
+from baton.pipelines.trust import TrustStore, WorkspaceNotTrusted
 
 
 def test_defaults_without_any_layer(tmp_path):
@@ -17,7 +18,9 @@ def test_precedence_arguments_over_env_over_file_over_defaults(tmp_path):
         'test-command = "pytest -x"\nmax_turns = 7\n[roles.planner]\nmodel = "file-planner"\n'
         'reasoning_effort = "low"\n[roles.implementer]\nmodel = "file-coder"\n'
     )
-    env = {"BATON_PLANNER_MODEL": "env-planner", "BATON_MAX_TURNS": "9", "OPENAI_API_KEY": "sk-test-123456789"}
+    env = {"BATON_PLANNER_MODEL": "env-planner", "BATON_MAX_TURNS": "9", "OPENAI_API_KEY": "sk-test-123456789",
+           "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    TrustStore.for_env(env).grant(tmp_path, {"test_command": "pytest -x"}, "baton.toml")  # `baton trust`
     s = load_settings(tmp_path, overrides={"models": {"implementer": "arg-coder"}}, env=env)
     assert s.role("planner").model == "env-planner"          # env beats file
     assert s.role("planner").reasoning_effort == "low"       # file beats default, untouched by env
@@ -30,7 +33,11 @@ def test_precedence_arguments_over_env_over_file_over_defaults(tmp_path):
 
 def test_pyproject_tool_baton_section(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[project]\nname="x"\n[tool.baton]\ntest_command = "make test"\n')
-    assert load_settings(tmp_path, env={}).test_command == "make test"
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    with pytest.raises(WorkspaceNotTrusted, match=r"pyproject.toml \[tool.baton\]: `test_command` comes from"):
+        load_settings(tmp_path, env=env)
+    TrustStore.for_env(env).grant(tmp_path, {"test_command": "make test"}, "pyproject.toml")
+    assert load_settings(tmp_path, env=env).test_command == "make test"
 
 
 def test_lsp_camel_case_options(tmp_path):

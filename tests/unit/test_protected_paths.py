@@ -110,7 +110,7 @@ def test_a_baton_symlink_is_refused_and_nothing_is_written_through_it(tmp_path: 
     assert list(outside.iterdir()) == []
 
 
-@pytest.mark.parametrize("make", ["file", "runs-link", "db-link", "gitignore-link"])
+@pytest.mark.parametrize("make", ["file", "runs-link", "db-link", "gitignore-link", "cache-link"])
 def test_a_baton_that_is_not_a_plain_folder_is_refused(tmp_path: Path, make: str) -> None:
     ws, outside = tmp_path / "ws", tmp_path / "outside"
     ws.mkdir()
@@ -119,7 +119,7 @@ def test_a_baton_that_is_not_a_plain_folder_is_refused(tmp_path: Path, make: str
         (ws / ".baton").write_text("not a folder\n")
     else:
         (ws / ".baton").mkdir()
-        name = {"runs-link": "runs", "db-link": "runs.sqlite", "gitignore-link": ".gitignore"}[make]
+        name = {"runs-link": "runs", "db-link": "runs.sqlite", "gitignore-link": ".gitignore", "cache-link": "cache"}[make]
         os.symlink(outside / name, ws / ".baton" / name)
     with pytest.raises(StoreRefused, match=r"is (a symlink|not a folder)"):
         RunStore(ws).ensure()
