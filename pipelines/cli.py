@@ -21,6 +21,7 @@ from .errors import UsageError
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("baton.pipelines.cli_run", "run", "plan, implement and review a task"),
     "triage": ("baton.pipelines.cli_triage", "triage", "triage a failing run or issue, fix it and prove the fix"),
+    "parallel": ("baton.pipelines.cli_parallel", "parallel", "change many modules at once, merge them, validate"),
     "runs": ("baton.pipelines.cli_history", "runs", "list recent runs"),
     "show": ("baton.pipelines.cli_history", "show", "show a run's plan, review and diff"),
     "stats": ("baton.pipelines.cli_history", "stats", "success rate and duration per pattern"),

@@ -121,6 +121,12 @@ class Settings(_Strict):
     confirm_plan: bool = False
     concurrency: int = Field(default=4, ge=1, le=64)
 
+    # parallel modules: the fan-out is sized for the provider's rate limits, not for CPU
+    parallel_concurrency: int = Field(default=8, ge=1, le=256, description="Module agents working at once.")
+    module_budget_tokens: int | None = Field(default=None, gt=0, description="Stop one module past this many tokens.")
+    module_budget_cost_usd: float | None = Field(default=None, gt=0)
+    module_timeout_s: float | None = Field(default=None, gt=0, description="Wall time of one module's agent.")
+
     @field_validator("roles", mode="before")
     @classmethod
     def _fill_roles(cls, v: Any) -> Any:
@@ -174,6 +180,9 @@ _ENV_SCALARS: dict[str, str] = {
     "BATON_BUDGET_TOKENS": "budget_tokens",
     "BATON_BUDGET_COST_USD": "budget_cost_usd",
     "BATON_CONCURRENCY": "concurrency",
+    "BATON_PARALLEL_CONCURRENCY": "parallel_concurrency",
+    "BATON_MODULE_BUDGET_TOKENS": "module_budget_tokens",
+    "BATON_MODULE_TIMEOUT": "module_timeout_s",
     "BATON_CONFIRM_PLAN": "confirm_plan",
     "BATON_NEEDS_CONFIRMATION": "needs_confirmation",
 }

@@ -17,6 +17,8 @@ The contract
   (sandboxes removed), then re-raises CancelledError.
 - `on_start` / `on_done` callbacks fire on the caller's event loop as each job starts and
   ends (progress: "3/8 modules done").
+- A job's `wait_for` (if any) is awaited before it takes a slot, so a job that waits for
+  others' results (module dependencies) never holds a slot while it waits.
 - A job is an async callable of no arguments returning a value. The local executor calls
   it in-process. A remote executor must ship it, so patterns keep a job's state explicit
   (a pydantic payload + a module-level function, see `Job.of`), and treat the value it
@@ -53,6 +55,7 @@ class Job(Generic[T]):
     key: str
     fn: Callable[[], Awaitable[T]]
     timeout_s: float | None = None
+    wait_for: Callable[[], Awaitable[None]] | None = None  # awaited before taking a slot (dependencies)
 
     @classmethod
     def of(cls, key: str, fn: Callable[[P], Awaitable[T]], payload: P, timeout_s: float | None = None) -> Job[T]:
@@ -123,6 +126,8 @@ class LocalExecutor:
 
     async def _one(self, job: Job[T], gate: asyncio.Semaphore, on_start: Callable[[str], None] | None,
                    on_done: Callable[[JobResult[T]], None] | None) -> JobResult[T]:
+        if job.wait_for is not None:  # waiting on other jobs' effects must not hold a slot
+            await job.wait_for()
         queued_at = time.monotonic()
         async with gate:
             started = time.monotonic()

@@ -83,6 +83,9 @@ class LLMClient:
         self.usage_by_role: dict[str, Usage] = {}
         self._clients: dict[tuple[str, str], AsyncOpenAI] = {}
         self.recorder: SessionRecorder | None = None  # `--record`: keeps every accepted answer
+        # One backoff for every agent sharing this client (a parallel fan-out): a 429 with
+        # Retry-After pauses all their calls until then, not only the call that met it.
+        self._resume_at = 0.0
 
     # ------------------------------------------------------------------ configuration
 
@@ -133,6 +136,7 @@ class LLMClient:
         loop = asyncio.get_running_loop()
         started = loop.time()
         for attempt in range(1, s.max_retries + 2):
+            await self._shared_backoff(role_name, step)
             try:
                 async with asyncio.timeout(s.llm_timeout_s):
                     if cfg.api == "responses":
@@ -152,13 +156,23 @@ class LLMClient:
                            f"after {failure.cause}", role=role_name, step=step, model=cfg.model,
                            endpoint=endpoint, attempt=attempt, delay_s=round(delay, 3), cause=failure.cause,
                            status=failure.status, retry_after_s=failure.retry_after)
-                await asyncio.sleep(delay)
+                if failure.status == 429:  # the provider's limit is shared: slow every caller down
+                    self._resume_at = max(self._resume_at, loop.time() + delay)
+                else:
+                    await asyncio.sleep(delay)
                 continue
             turn = self._account(role_name, cfg, endpoint, turn, loop.time() - started, attempt, step)
             if self.recorder is not None:
                 self.recorder.add(cfg.model, turn)
             return turn
         raise AssertionError("unreachable: the retry loop returns or raises")
+
+    async def _shared_backoff(self, role: str, step: str | None) -> None:
+        loop = asyncio.get_running_loop()
+        while (wait := self._resume_at - loop.time()) > 0:
+            self._emit(EventType.log, f"{role}: waiting {wait:.2f}s: the provider asked to slow down (HTTP 429)",
+                       role=role, step=step, backoff_s=round(wait, 3))
+            await asyncio.sleep(wait)
 
     def _account(self, role: str, cfg: RoleConfig, endpoint: str, turn: AssistantTurn, duration: float,
                  attempts: int, step: str | None) -> AssistantTurn:

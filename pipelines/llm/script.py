@@ -40,6 +40,8 @@ class Fault(_Strict):
     """Misbehaviour injected before (delay) or instead of (the others) a normal answer."""
 
     delay: float | None = Field(default=None, ge=0, description="Seconds of extra latency before answering.")
+    gather: int | None = Field(default=None, ge=1, description="Hold the answer until this many requests have been in "
+                               "flight at once (proves concurrency without timing); 503 if they never are.")
     status: int | None = Field(default=None, ge=400, le=599, description="Answer with this HTTP error status.")
     retry_after: float | None = Field(default=None, ge=0, description="Retry-After header (seconds) with `status`.")
     body: Any = Field(default=None, description="Error body with `status` (default: an OpenAI-style error).")
@@ -53,8 +55,8 @@ class Fault(_Strict):
         kinds = self.kinds()
         if len(kinds) > 1:
             raise ValueError(f"a fault has one kind, got {', '.join(kinds)}; split it into separate replies")
-        if not kinds and self.delay is None:
-            raise ValueError("an empty fault: give delay, status, hang, malformed, truncate or drop")
+        if not kinds and self.delay is None and self.gather is None:
+            raise ValueError("an empty fault: give delay, gather, status, hang, malformed, truncate or drop")
         if self.status is None and (self.retry_after is not None or self.body is not None):
             raise ValueError("retry_after and body only apply to a `status` fault")
         return self
@@ -80,8 +82,12 @@ class ScriptedReply(_Strict):
     finish_reason: str | None = Field(default=None, description="Overrides the computed finish reason.")
     fault: Fault | None = None
     expect: list[str] = Field(default_factory=list, description="Substrings the request must contain.")
+    when: list[str] = Field(
+        default_factory=list,
+        description="Route by content: this reply answers the first request containing all these substrings "
+        "(for concurrent agents on one model); replies without `when` answer in order.")
 
-    @field_validator("expect", mode="before")
+    @field_validator("expect", "when", mode="before")
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v

@@ -42,6 +42,8 @@ class ScriptedLLM:
         self._lock = threading.Lock()
         self._calls = 0
         self._ids = 0
+        self.in_flight = 0  # chat/responses requests being answered right now
+        self.peak_in_flight = 0
         self.stopping = threading.Event()
         self._httpd: ScriptedHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -108,8 +110,29 @@ class ScriptedLLM:
         with self._lock:
             self.requests.append(req)
 
-    def take(self, model: str) -> tuple[int, ScriptedReply] | NoReply:
-        """The next reply for `model` (or the `*` fallback), or why there is none."""
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def wait_in_flight(self, count: int, timeout: float = 30.0) -> bool:
+        """Block this request's thread until `count` requests have been in flight at once (or the
+        server stops). The peak, not the current count: every waiter sees the moment it was reached."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not self.stopping.is_set():
+            with self._lock:
+                if self.peak_in_flight >= count:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def take(self, model: str, haystack: str = "") -> tuple[int, ScriptedReply] | NoReply:
+        """The next reply for `model` (or the `*` fallback), or why there is none. A reply with
+        `when` is taken by the first request that contains all its substrings; one without, in turn."""
         with self._lock:
             key = model if model in self._queues else FALLBACK_MODEL
             q = self._queues.get(key)
@@ -123,7 +146,14 @@ class ScriptedLLM:
                 return NoReply(400, "script_exhausted",
                                 f"the script for {which} has run out: all {total} scripted replies were used; "
                                 "add replies to the script or check for unexpected extra calls")
-            return q.popleft()
+            for pos, (index, reply) in enumerate(q):
+                if all(w in haystack for w in reply.when):
+                    del q[pos]
+                    return index, reply
+            waiting = "; ".join(" & ".join(repr(w) for w in r.when) for _, r in q)
+            return NoReply(400, "no_matching_reply",
+                           f"no scripted reply for model '{model}' matches this request; the replies left wait "
+                           f"for requests containing: {waiting}")
 
     def prompt_usage(self, model: str, body: dict[str, Any], reply: ScriptedReply) -> wire.ReplyUsage:
         prompt = wire.prompt_text(body)

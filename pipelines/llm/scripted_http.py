@@ -118,13 +118,17 @@ class Handler(BaseHTTPRequestHandler):
             self._error(400, "the scripted server does not stream /v1/responses; call it without stream",
                         "invalid_request_error", rec)
             return
-        taken = self.owner.take(model)
-        if isinstance(taken, NoReply):
-            self._error(taken.status, taken.message, "invalid_request_error", rec, code=taken.code)
-            return
-        index, reply = taken
-        rec.reply_index = index
-        self._answer(route, model, body, index, reply, rec)
+        self.owner.enter()
+        try:
+            taken = self.owner.take(model, wire.request_strings(body))
+            if isinstance(taken, NoReply):
+                self._error(taken.status, taken.message, "invalid_request_error", rec, code=taken.code)
+                return
+            index, reply = taken
+            rec.reply_index = index
+            self._answer(route, model, body, index, reply, rec)
+        finally:
+            self.owner.leave()
 
     def _answer(self, route: str, model: str, body: dict[str, Any], index: int, reply: ScriptedReply,
                 rec: RecordedRequest) -> None:
@@ -136,6 +140,10 @@ class Handler(BaseHTTPRequestHandler):
                             "expectation_failed", rec, code="expectation_failed")
                 return
         fault = reply.fault
+        if fault is not None and fault.gather and not self.owner.wait_in_flight(fault.gather):
+            self._error(503, f"scripted reply #{index} for model '{model}' waited for {fault.gather} requests in "
+                             "flight at once, and they never were", "server_error", rec, code="gather_timeout")
+            return
         if fault is not None and fault.delay:
             if self.owner.stopping.wait(fault.delay):
                 self._drop(rec, "server-stopped")
