@@ -33,7 +33,10 @@ def parallel(args: argparse.Namespace) -> int:
     if args.modules:
         modules = []
         for path in args.modules:
-            scope = build_scope(ws, path)
+            try:
+                scope = build_scope(ws, path)
+            except UsageError as e:  # build_scope speaks of `baton run`'s --module
+                raise UsageError(str(e).replace("--module ", "--modules ", 1)) from None
             if scope.path is None:
                 raise UsageError(f"--modules {path}: that is the whole workspace; name its folders or files instead")
             modules.append(ModuleTask(path=scope.path, task=f"{args.task.strip()}\n\n(Only in {scope.path}.)"))

@@ -257,3 +257,34 @@ async def test_module_over_its_token_budget_is_left_out(tmp_path: Path) -> None:
     rec = result.record
     assert rec.status is RunStatus.failed and "no module could be merged" in (rec.error or "")
     assert all("token budget exceeded" in m["reason"] for m in rec.extra["modules"])
+
+
+async def test_a_429_slows_every_agent_sharing_the_client(tmp_path: Path) -> None:
+    """One shared backoff: after agent A meets a 429 with Retry-After, agent B's next call waits too."""
+    from baton.pipelines.events import EventBus, EventType
+    from baton.pipelines.llm.client import LLMClient
+    from baton.pipelines.llm.conversation import Conversation
+    from baton.pipelines.models import Role
+
+    script = {"models": {CODER: [
+        {"when": ["agent A"], "fault": {"status": 429, "retry_after": 1.5}},
+        {"when": ["agent A"], "content": "A again"},
+        {"when": ["agent B"], "content": "B"},
+    ]}}
+    server = ScriptedLLM(script)
+    with server as url:
+        bus = EventBus("r")
+        retried = asyncio.Event()
+        bus.subscribe(lambda e: retried.set() if e.type is EventType.retry else None)
+        client = LLMClient(settings(tmp_path, url, max_retries=2), bus)
+        try:
+            a = asyncio.create_task(client.turn(Role.implementer, Conversation(system="s", user="agent A"), []))
+            await retried.wait()  # A has met the 429: the shared backoff is set
+            b = await client.turn(Role.implementer, Conversation(system="s", user="agent B"), [])
+            await a
+        finally:
+            await client.aclose()
+    assert b.content == "B"
+    limited = next(r for r in server.requests if r.outcome == "fault:status 429")
+    later = [r for r in server.requests if r.received_at > limited.received_at]
+    assert len(later) == 2 and all(r.received_at - limited.received_at >= 1.5 for r in later)
