@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..agents.base import IMPLEMENTER, Agent, render
 from ..edits.diff import DiffStats
@@ -83,8 +84,11 @@ class WriteSetGuard:
         cs = await self._sb.changeset()
         return sorted({p for p in cs.paths if not self.allows(p)})
 
-    async def run_tests(self, command: str | None = None, timeout_s: float = 300.0) -> TestReport:
-        return await self._sb.run_tests(command, timeout_s)
+    async def run_tests(self, *args: Any, **kwargs: Any) -> TestReport:
+        return await self._sb.run_tests(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the sandbox's own
+        return getattr(self._sb, name)
 
 
 def slug(path: str) -> str:

@@ -323,14 +323,14 @@ class ParallelRun:
 
     async def _validate(self) -> TestReport | None:
         assert self.integration is not None
-        report = await self.integration.run_tests(self.s.test_command, self.s.test_timeout_s)
+        report = await self.integration.run_tests(self.s.test_command, self.s.test_timeout_s, python=self.s.python)
         return None if report.command == "(none)" else report
 
     # ------------------------------------------------------------------ the whole result
 
     async def _final_tests(self, integration: Sandbox) -> TestReport | None:
         async with self.ctx.step("test"):
-            report = await integration.run_tests(self.s.test_command, self.s.test_timeout_s)
+            report = await integration.run_tests(self.s.test_command, self.s.test_timeout_s, python=self.s.python)
             if report.command == "(none)":
                 return None
             await self.ctx.artifact("tests.json", report.model_dump_json(indent=2))
