@@ -10,7 +10,7 @@ import argparse
 from .cli_run import _common_arguments, _overrides, build_scope, execute, resolve_workspace
 from .config import ConfigError, Settings, load_settings
 from .errors import UsageError
-from .models import ModuleTask, Pattern, Task
+from .models import Pattern, Task
 
 
 def parallel_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,9 +29,8 @@ def parallel(args: argparse.Namespace) -> int:
     ws = resolve_workspace(args)
     if not args.task.strip():
         raise UsageError("the task is empty: say what should be done")
-    modules = None
+    modules: list[str] = []
     if args.modules:
-        modules = []
         for path in args.modules:
             try:
                 scope = build_scope(ws, path)
@@ -39,7 +38,7 @@ def parallel(args: argparse.Namespace) -> int:
                 raise UsageError(str(e).replace("--module ", "--modules ", 1)) from None
             if scope.path is None:
                 raise UsageError(f"--modules {path}: that is the whole workspace; name its folders or files instead")
-            modules.append(ModuleTask(path=scope.path, task=f"{args.task.strip()}\n\n(Only in {scope.path}.)"))
+            modules.append(scope.path)
     overrides = _overrides(args)
     if args.concurrency is not None:
         overrides["parallel_concurrency"] = args.concurrency
@@ -51,7 +50,7 @@ def parallel(args: argparse.Namespace) -> int:
         settings: Settings = load_settings(ws, overrides=overrides, overrides_source="command-line flags")
     except ConfigError as e:
         raise UsageError(str(e)) from None
-    task = Task(text=args.task, scope=build_scope(ws, None), pattern=Pattern.parallel_modules)
-    from .patterns.parallel_modules import parallel_modules
+    task = Task(text=args.task, scope=build_scope(ws, None), pattern=Pattern.parallel_modules, modules=modules or [])
+    from .patterns.parallel_modules import run_parallel_modules
 
-    return execute(ws, settings, task, parallel_modules(modules), args, apply=args.apply)
+    return execute(ws, settings, task, run_parallel_modules, args, apply=args.apply)

@@ -84,6 +84,10 @@ class Task(_Model):
     pattern: Pattern = Pattern.plan_implement_review
     source: Literal["user", "issue", "ci", "test-failure"] = "user"
     triage: TriageRequest | None = Field(default=None, description="What triage-fix-validate starts from.")
+    modules: list[str] = Field(
+        default_factory=list,
+        description="Parallel modules: files or folders (relative to the root) the user chose, one agent each; "
+        "empty lets the decomposer split the task.")
 
     @field_validator("text")
     @classmethod

@@ -36,14 +36,16 @@ class ApplyOutcome:
     texts: dict[str, str] = field(default_factory=dict)  # path → text the editor now has (applied only)
 
 
-def client_edit_options(ls: Any, needs_confirmation: bool, label: str, descriptions: dict[str, str]) -> EditOptions:
+def client_edit_options(ls: Any, needs_confirmation: bool, label: str, descriptions: dict[str, str],
+                        groups: dict[str, str] | None = None) -> EditOptions:
     caps = ls.client_capabilities
     we = caps.workspace.workspace_edit if caps and caps.workspace else None
     doc_changes = bool(we and we.document_changes)
     resource_ops = bool(we and we.resource_operations)
     annotations = bool(we and we.change_annotation_support)
     return EditOptions(document_changes=doc_changes, resource_operations=resource_ops, annotations=annotations,
-                       needs_confirmation=needs_confirmation, run_label=label, descriptions=descriptions)
+                       needs_confirmation=needs_confirmation, run_label=label, descriptions=descriptions,
+                       groups=groups or {})
 
 
 def open_document(ls: Any, root: Path, rel: str) -> Any | None:
@@ -118,9 +120,10 @@ async def send_changeset(
     needs_confirmation: bool,
     label: str,
     descriptions: dict[str, str] | None = None,
+    groups: dict[str, str] | None = None,
 ) -> ApplyOutcome:
     """One workspace/applyEdit (plus at most one rebased retry). Nothing is written otherwise."""
-    opts = client_edit_options(ls, needs_confirmation, label, descriptions or {})
+    opts = client_edit_options(ls, needs_confirmation, label, descriptions or {}, groups)
     try:
         check_edit_paths(cs, root)  # before reading any of its paths from the disk
     except PathRefused as e:

@@ -27,6 +27,7 @@ T = TypeVar("T", bound=BaseModel)
 Handler = Callable[..., Awaitable[dict[str, Any]]]
 
 PLAN_IMPLEMENT_REVIEW = "baton.planImplementReview"
+PARALLEL_MODULES = "baton.parallelModules"
 CANCEL_RUN = "baton.cancelRun"
 CONTINUE_RUN = "baton.continueRun"
 LIST_RUNS = "baton.listRuns"
@@ -41,7 +42,8 @@ DISMISS_FINDING = "baton.dismissFinding"
 
 # Pattern → "module:function", imported by the run host (never by the server: the openai SDK
 # alone takes ~0.5 s to import, and runs do not execute here).
-PATTERNS = {Pattern.plan_implement_review: "baton.pipelines.patterns.plan_implement_review:plan_implement_review"}
+PATTERNS = {Pattern.plan_implement_review: "baton.pipelines.patterns.plan_implement_review:plan_implement_review",
+            Pattern.parallel_modules: "baton.pipelines.patterns.parallel_modules:run_parallel_modules"}
 
 
 class Args(BaseModel):
@@ -59,6 +61,34 @@ class PlanImplementReviewArgs(Args):
         if not v.strip():
             raise ValueError("the task is empty: say what should be done")
         return v
+
+
+class ParallelModulesArgs(Args):
+    task: str = Field(description="The change to make in every module.")
+    modules: list[str] | None = Field(default=None, description="file:// URIs of the modules (files or folders); "
+                                      "default: the decomposer splits the task.")
+    confirm_plan: bool | None = None
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the task is empty: say what should be done")
+        return v
+
+
+def resolve_modules(folders: list[Path], uris: list[str]) -> Scope:
+    """One workspace folder holding every module; the scope is that folder, with the modules'
+    paths inside it (touches the disk: call it off the event loop)."""
+    scopes = [resolve_scope(folders, u) for u in uris]
+    roots = sorted({s.root for s in scopes})
+    if len(roots) > 1:
+        raise JsonRpcInvalidParams(message=f"`modules`: the modules lie in different workspace folders "
+                                           f"({', '.join(roots)}); run one parallel run per folder")
+    if any(s.path is None for s in scopes):
+        raise JsonRpcInvalidParams(message="`modules`: one of them is the workspace folder itself; select the "
+                                           "folders or files inside it")
+    return Scope(root=roots[0])
 
 
 class RunIdArgs(Args):
@@ -231,6 +261,24 @@ def install(server: Any) -> None:
             settings = settings.model_copy(update={"confirm_plan": args.confirm_plan})
         task = Task(text=args.task, scope=scope, pattern=Pattern.plan_implement_review)
         run = await ls.runs.start(task, PATTERNS[Pattern.plan_implement_review], settings)
+        return {"runId": run.id}
+
+    @_command(server, PARALLEL_MODULES)
+    async def parallel_modules_cmd(ls: Any, *raw: Any) -> dict[str, Any]:
+        args = parse_args(PARALLEL_MODULES, raw, ParallelModulesArgs)
+        folders = ls.workspace_roots()
+        if args.modules:
+            scope = await asyncio.to_thread(resolve_modules, folders, args.modules)
+            paths = [s.path for s in await asyncio.to_thread(lambda: [resolve_scope(folders, u) for u in args.modules])]
+        else:
+            scope = await asyncio.to_thread(resolve_scope, folders, None)
+            paths = []
+        settings = await _settings(ls, Path(scope.root))
+        _require_key(settings)
+        if args.confirm_plan is not None:
+            settings = settings.model_copy(update={"confirm_plan": args.confirm_plan})
+        task = Task(text=args.task, scope=scope, pattern=Pattern.parallel_modules, modules=[p for p in paths if p])
+        run = await ls.runs.start(task, PATTERNS[Pattern.parallel_modules], settings)
         return {"runId": run.id}
 
     @_command(server, CANCEL_RUN)

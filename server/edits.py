@@ -90,6 +90,9 @@ class EditOptions:
     needs_confirmation: bool = True
     run_label: str = "Baton"
     descriptions: Mapping[str, str] = field(default_factory=dict)  # path → description (plan step)
+    # path → group label: every change to a grouped path carries that group's one annotation
+    # (parallel modules: one per module, so Refactor Preview accepts module by module)
+    groups: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,6 +118,9 @@ def build_workspace_edit(
     def annotate(key: str, label: str, path: str) -> str | None:
         if not (opts.document_changes and opts.annotations):
             return None
+        group = opts.groups.get(path)
+        if group is not None:
+            key, label = f"group:{group}", group
         annotations[key] = lsp.ChangeAnnotation(
             label=label,
             needs_confirmation=opts.needs_confirmation,

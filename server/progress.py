@@ -34,6 +34,9 @@ _STEP_TITLES = {
     "validate": "validating",
     "decompose": "decomposing",
     "merge": "merging",
+    "module": "working on modules",
+    "rerun": "re-running a module after a conflict",
+    "test": "testing the merged result",
 }
 
 
@@ -171,6 +174,11 @@ class ProgressReporter:
             if ev.data.get("queued"):
                 self._report(ev.message)
                 self.notify_update("running", message=ev.message)
+            elif isinstance(ev.data.get("merged"), int) and isinstance(ev.data.get("modules"), int):
+                # the merge queue: "3/8 modules merged"
+                done, total = ev.data["merged"], max(1, ev.data["modules"])
+                self._report(f"{done}/{ev.data['modules']} modules merged", int(100 * done / total))
+                self.notify_update("running", step="merge", message=f"{done}/{ev.data['modules']} modules merged")
         elif t is EventType.llm_call:
             d = ev.data
             self.log(f"{ev.role or ''} model call {d.get('model', '')}: {d.get('duration_s', 0):.2f}s, "

@@ -19,7 +19,7 @@ from lsprotocol import types as lsp
 from baton.pipelines.artifacts import parse_plan_md
 from baton.pipelines.config import Settings
 from baton.pipelines.engine import OverlayDoc, RunResult
-from baton.pipelines.models import ChangeSet, Plan, RunStatus, Task
+from baton.pipelines.models import ChangeSet, Plan, RunRecord, RunStatus, Task
 from baton.pipelines.store import RunStore, new_run_id
 
 from .apply import send_changeset
@@ -194,10 +194,11 @@ class RunManager:
     async def send_edit(self, run: ServerRun, cs: ChangeSet) -> Any:
         assert run.reporter is not None
         descriptions = _descriptions(run.result.plan if run.result else None, cs)
+        groups = _module_groups(run.result.record if run.result else None, descriptions)
         outcome = await send_changeset(self.ls, run.workspace, cs, run.versions,
                                        needs_confirmation=await self.ls.needs_confirmation(run.workspace),
                                        label=f"Baton: {run.task_text.splitlines()[0][:60]}",
-                                       descriptions=descriptions)
+                                       descriptions=descriptions, groups=groups)
         parts = []
         if outcome.applied:
             parts.append(f"changes applied ({outcome.hunks} change(s))" + (" after a rebase" if outcome.rebased else ""))
@@ -232,4 +233,21 @@ def _descriptions(plan: Plan | None, cs: ChangeSet) -> dict[str, str]:
             out.setdefault(f, f"Step {i}: {step.title}")
     for p in cs.paths:
         out.setdefault(p, plan.summary.splitlines()[0][:120] if plan.summary else "")
+    return out
+
+
+def _module_groups(record: RunRecord | None, descriptions: dict[str, str]) -> dict[str, str]:
+    """Parallel modules: each merged module's files share one change annotation ("Module pkg/a"),
+    described by the module's task, so the user accepts or rejects module by module."""
+    out: dict[str, str] = {}
+    modules = record.extra.get("modules") if record is not None else None
+    if not isinstance(modules, list):
+        return out
+    for m in modules:
+        if not isinstance(m, dict) or m.get("status") != "merged":
+            continue
+        label = f"Module {m.get('path')}"
+        for f in m.get("files") or []:
+            out.setdefault(str(f), label)
+            descriptions[str(f)] = str(m.get("task", ""))[:200]
     return out

@@ -68,12 +68,19 @@ from .parallel_report import modules_json, record_efficiency, render_merge_md
 
 
 def parallel_modules(modules: list[ModuleTask] | None = None) -> PatternFn:
-    """The pattern; `modules` given by the user skip the decomposer."""
+    """The pattern; `modules` (or the task's own `modules` paths) given by the user skip the decomposer."""
 
     async def pattern(ctx: RunContext) -> RunOutcome:
-        return await ParallelRun(ctx, modules).run()
+        chosen = modules
+        if chosen is None and ctx.task.modules:
+            chosen = [ModuleTask(path=p, task=f"{ctx.task.text}\n\n(Only in {p}.)") for p in ctx.task.modules]
+        return await ParallelRun(ctx, chosen).run()
 
     return pattern
+
+
+# The run host imports patterns as "module:function" of a RunContext.
+run_parallel_modules = parallel_modules()
 
 
 @dataclass

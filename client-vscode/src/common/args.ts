@@ -73,12 +73,13 @@ export function planArgs(task: string | undefined, scope?: string, confirmPlan?:
     return args;
 }
 
-export function parallelArgs(task: string | undefined, scopes: readonly string[]): { task: string; scopes: string[] } {
-    const unique = [...new Set(scopes)];
+/** baton.parallelModules: one run over every selected module (file:// URIs, de-duplicated). */
+export function parallelArgs(task: string | undefined, modules: readonly string[]): { task: string; modules: string[] } {
+    const unique = [...new Set(modules)];
     if (unique.length === 0) {
         throw new InputError('No modules selected: select one or more files or folders in the Explorer, then run again.');
     }
-    return { task: validateTask(task), scopes: unique };
+    return { task: validateTask(task), modules: unique };
 }
 
 export function triageArgs(failure: string | undefined, scope?: string): { failure: string; scope?: string } {

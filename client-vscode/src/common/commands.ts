@@ -115,9 +115,9 @@ async function startParallel(deps: Deps, task: string, scopes: string[]): Promis
     const args = parallelArgs(task, scopes);
     const unsupported = async (): Promise<void> => {
         void vscode.window.showInformationMessage(
-            `Baton: this server has no parallel-modules pipeline yet, so Baton starts one plan-implement-review run per module (${args.scopes.length} runs).`,
+            `Baton: this server has no parallel-modules pipeline yet, so Baton starts one plan-implement-review run per module (${args.modules.length} runs).`,
         );
-        for (const scope of args.scopes) {
+        for (const scope of args.modules) {
             await startPlan(deps, args.task, scope);
         }
     };
@@ -128,7 +128,7 @@ async function startParallel(deps: Deps, task: string, scopes: string[]): Promis
         const answer = await deps.manager.execute(SERVER_COMMANDS.parallelModules, args);
         const runId = parseRunId(SERVER_COMMANDS.parallelModules, answer);
         deps.tracker.started(runId, args.task);
-        deps.log.info(`Started parallel run ${runId} over ${args.scopes.length} modules.`);
+        deps.log.info(`Started parallel run ${runId} over ${args.modules.length} modules.`);
     } catch (error) {
         if (classifyError(error, SERVER_COMMANDS.parallelModules).kind !== 'unknownCommand') {
             throw error;

@@ -50,7 +50,7 @@ describe('command arguments (one camelCase object each)', () => {
     });
 
     it('parallelModules: de-duplicates scopes and refuses none', () => {
-        assert.deepEqual(parallelArgs('t', ['file:///a', 'file:///b', 'file:///a']), { task: 't', scopes: ['file:///a', 'file:///b'] });
+        assert.deepEqual(parallelArgs('t', ['file:///a', 'file:///b', 'file:///a']), { task: 't', modules: ['file:///a', 'file:///b'] });
         assert.throws(() => parallelArgs('t', []), /No modules selected/);
         assert.throws(() => parallelArgs('', ['file:///a']), /task is empty/);
     });
