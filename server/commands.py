@@ -267,9 +267,10 @@ def install(server: Any) -> None:
     async def parallel_modules_cmd(ls: Any, *raw: Any) -> dict[str, Any]:
         args = parse_args(PARALLEL_MODULES, raw, ParallelModulesArgs)
         folders = ls.workspace_roots()
-        if args.modules:
-            scope = await asyncio.to_thread(resolve_modules, folders, args.modules)
-            paths = [s.path for s in await asyncio.to_thread(lambda: [resolve_scope(folders, u) for u in args.modules])]
+        uris = args.modules or []
+        if uris:
+            scope = await asyncio.to_thread(resolve_modules, folders, uris)
+            paths = [s.path for s in await asyncio.to_thread(lambda: [resolve_scope(folders, u) for u in uris])]
         else:
             scope = await asyncio.to_thread(resolve_scope, folders, None)
             paths = []
