@@ -19,7 +19,7 @@ async def test_the_command_list_is_advertised(tmp_path, scripted, editor):
     _, state = await editor([root], "visual-studio-code", options(scripted(session()).url))
     provider = state.init_result.capabilities.execute_command_provider
     assert set(provider.commands) == {
-        "baton.planImplementReview", "baton.cancelRun", "baton.continueRun", "baton.listRuns", "baton.showRun",
+        "baton.planImplementReview", "baton.parallelModules", "baton.cancelRun", "baton.continueRun", "baton.listRuns", "baton.showRun",
         "baton.applyRun", "baton.showStats", "baton.proposedFiles", "baton.proposedContent", "baton.dismissRun",
         "baton.dismissFinding"}
 
