@@ -21,6 +21,7 @@ with CI=true they fail instead. Screenshots of failed tests go to client-vscode/
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -339,3 +340,52 @@ def test_full_flow_discard_then_apply_again(
     # change) with the key masked, and the key itself nowhere.
     log = window.baton_log('"apiKey": "***"')
     assert "scripted-test-key" not in log
+
+
+def test_full_flow_parallel_modules_accepted_module_by_module(
+    window: Window, tmp_path: Path, real_server_ready: None
+) -> None:
+    """Explorer multi-select of two folders → one parallel run → one Refactor Preview whose
+    changes are grouped per module → tick only module alpha + Apply → alpha written, beta not."""
+    commands = real_server_commands()
+    need(isinstance(commands, list) and "baton.parallelModules" in commands,
+         f"the Baton server has no baton.parallelModules: {commands}")
+    before = "def value():\n    return 1\n"
+    replies = []
+    for name in ("alpha", "beta"):
+        when = [f"# Your module: {name}"]
+        replies += [
+            {"when": when, "tool_calls": [{"name": "write_file", "arguments": {
+                "path": f"{name}/mod.py", "content": f'def value():\n    """{name} done."""\n    return 1\n'}}]},
+            {"when": when, "tool_calls": [{"name": "submit_changes", "arguments": {"summary": f"{name} done."}}]},
+        ]
+    review = [{"tool_calls": [{"name": "submit_review", "arguments": {
+        "verdict": "approved", "summary": "Both modules are fine.", "findings": []}}]}]
+    script = tmp_path / "parallel.json"
+    script.write_text(json.dumps({"models": {"scripted-implementer": replies, "scripted-reviewer": review}}))
+    with scripted_llm_process(script) as url:
+        project = real_project(tmp_path, url)
+        for name in ("alpha", "beta"):
+            (project / name).mkdir()
+            (project / name / "mod.py").write_text(before)
+        window.open(project)
+        set_api_key(window, "scripted-test-key")
+        rows = window.page.locator(".explorer-folders-view .monaco-list-row")
+        rows.filter(has_text="alpha").first.click()
+        rows.filter(has_text="beta").first.click(modifiers=["Control"])
+        window.choose(window.explorer_menu("beta", "Run on this module"))
+        window.type_task("mark each module")
+        panel = refactor_preview(window)
+        assert (project / "alpha" / "mod.py").read_text() == before, "nothing is written before Apply"
+        # each module's changes carry one change annotation: its label names the module
+        toggle = window.page.locator('.action-label[aria-label*="Group Changes By Type"]').first
+        if toggle.count():
+            toggle.click()
+        else:
+            window.command("Group Changes By Type")
+        panel.locator(".monaco-list-row", has_text="Module alpha").first.wait_for(state="visible", timeout=TIMEOUT_MS)
+        panel.locator(".monaco-list-row", has_text="Module beta").first.wait_for(state="visible", timeout=TIMEOUT_MS)
+        panel.locator(".monaco-list-row", has_text="Module alpha").first.locator("input.edit-checkbox").check()
+        panel.locator(".monaco-button", has_text="Apply").click()
+        wait_until("alpha/mod.py on disk to be changed", lambda: "alpha done" in (project / "alpha" / "mod.py").read_text())
+        assert (project / "beta" / "mod.py").read_text() == before, "module beta was not accepted"

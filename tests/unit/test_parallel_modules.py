@@ -23,12 +23,13 @@ from parallel_helpers import (
     routed,
     settings,
 )
-from pipeline_helpers import leftovers, tree_state
+from pipeline_helpers import leftovers, reply, tree_state
 
 from baton.pipelines.engine import Engine
 from baton.pipelines.llm.scripted import ScriptedLLM
 from baton.pipelines.models import ModuleTask, Pattern, RunStatus, Scope, Task
 from baton.pipelines.patterns.parallel_modules import parallel_modules
+from baton.pipelines.store import RunStore
 
 
 @pytest.fixture(autouse=True)
@@ -288,3 +289,52 @@ async def test_a_429_slows_every_agent_sharing_the_client(tmp_path: Path) -> Non
     limited = next(r for r in server.requests if r.outcome == "fault:status 429")
     later = [r for r in server.requests if r.received_at > limited.received_at]
     assert len(later) == 2 and all(r.received_at - limited.received_at >= 1.5 for r in later)
+
+
+async def test_overlap_goes_back_to_the_decomposer_once(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    overlapping = reply(call("submit_modules", summary="two", modules=[
+        {"path": "calc/a.py", "task": "Docstring a.", "write_set": ["calc/a.py", "README.md"]},
+        {"path": "calc/b.py", "task": "Docstring b.", "write_set": ["calc/b.py", "README.md"]}]))
+    script = {"models": {
+        DECOMPOSER: [overlapping, dict(decompose("a", "b"), expect="modules calc/a.py and calc/b.py may both write "
+                                                                    "README.md")],
+        CODER: [*module_replies("a", 1), *module_replies("b", 2)],
+        REVIEWER: [approve()],
+    }}
+    with ScriptedLLM(script) as url:
+        result = await Engine(root, settings(root, url)).run(task(root), parallel_modules())
+    rec = result.record
+    assert rec.status is RunStatus.succeeded, rec.error
+    assert [m["write_set"] for m in rec.extra["modules"]] == [["calc/a.py"], ["calc/b.py"]]
+    stats = {s.pattern: s for s in RunStore(root).stats()}
+    assert stats["parallel-modules"].runs == 1 and stats["parallel-modules"].succeeded == 1
+
+
+class DropModuleGate:
+    """The user edits the module list at the plan gate: module b is removed."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def review_plan(self, ctx, plan, plan_path):  # type: ignore[no-untyped-def]
+        self.seen.append(await asyncio.to_thread(plan_path.read_text))
+        return plan.model_copy(update={"steps": [s for s in plan.steps if s.title != "calc/b.py"]})
+
+
+async def test_plan_gate_lets_the_user_edit_the_module_list(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    script = {"models": {
+        DECOMPOSER: [decompose("a", "b")],
+        CODER: [*module_replies("a", 1)],
+        REVIEWER: [approve()],
+    }}
+    gate = DropModuleGate()
+    with ScriptedLLM(script) as url:
+        result = await Engine(root, settings(root, url, confirm_plan=True)).run(task(root), parallel_modules(),
+                                                                               gate=gate)
+    rec = result.record
+    assert rec.status is RunStatus.succeeded, rec.error
+    assert "1. calc/a.py" in gate.seen[0] and "2. calc/b.py" in gate.seen[0] and "Files: `calc/b.py`" in gate.seen[0]
+    assert [m["path"] for m in rec.extra["modules"]] == ["calc/a.py"]
+    assert [e.path for e in result.changeset.edits] == ["calc/a.py"]
