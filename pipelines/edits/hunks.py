@@ -14,6 +14,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from .errors import EditError
+from .indentation import conform, file_style_if_patch_differs, restyle_note
 from .matching import Match, find_block
 from .text import FileLines, join_text, split_text
 
@@ -40,8 +41,12 @@ def apply_hunks(text: str, hunks: list[Hunk], *, path: str, notes: list[str] | N
             reps.append((pos, pos, hunk.new_lines))
             continue
         m, note = _place(lines, hunk, cursor, what, path)
-        new = _rebuild(lines, hunk, m)
-        for extra in _how_placed(lines, hunk, m):
+        style = file_style_if_patch_differs(lines, old)
+        new, restyled = _rebuild(lines, hunk, m, style)
+        how = _how_placed(lines, hunk, m)
+        if restyled:
+            how.append(restyle_note("'+' lines", style))
+        for extra in how:
             note = f"{note}; {extra}" if note else extra
         if note and notes is not None:
             notes.append(f"{path}: {what} placed at {_span(m)}: {note}")
@@ -111,14 +116,18 @@ def _place(lines: list[str], hunk: Hunk, cursor: int, what: str, path: str) -> t
     return m, why
 
 
-def _rebuild(lines: list[str], hunk: Hunk, m: Match) -> list[str]:
-    """The new lines for m.start..m.end: file context kept, `-` dropped, `+` (re-indented) added."""
+def _rebuild(lines: list[str], hunk: Hunk, m: Match, style: tuple[str, int] | None) -> tuple[list[str], bool]:
+    """The new lines for m.start..m.end: file context kept, `-` dropped, `+` (re-indented) added;
+    and whether `+` lines had to be put into the file's indentation style (tabs or spaces)."""
     out: list[str] = []
+    restyled = False
     at = m.start
     k = 0
     for op, t in hunk.ops:
         if op == "+":
-            out.append(m.shift.apply(t))
+            (line,), changed = conform([m.shift.apply(t)], style)
+            out.append(line)
+            restyled |= changed
             continue
         p = m.positions[k]
         k += 1
@@ -128,7 +137,7 @@ def _rebuild(lines: list[str], hunk: Hunk, m: Match) -> list[str]:
         at = p + 1
         if op == " ":
             out.append(lines[p])  # the file's own context line
-    return out
+    return out, restyled
 
 
 def _how_placed(lines: list[str], hunk: Hunk, m: Match) -> list[str]:

@@ -76,3 +76,50 @@ def shift_for(pairs: Sequence[tuple[str, str, bool]]) -> Shift:
             return Shift(deltas.pop(), tab, file_tabs, known)
     p, f = deciding[0]
     return Shift(columns(indent_of(f), 4) - columns(indent_of(p), 4), 4, file_tabs, known)
+
+
+def indent_style(lines: Sequence[str]) -> tuple[str, int] | None:
+    """("spaces", unit) or ("tabs", 4) when every indented line of the file uses that; None if mixed or flat."""
+    spaces = [len(indent_of(x)) for x in lines if x.strip() and x[0] == " "]
+    tabs = any(x.strip() and x[0] == "\t" for x in lines)
+    if spaces and not tabs:
+        unit = min(spaces)
+        return ("spaces", unit if 2 <= unit <= 8 else 4)
+    if tabs and not spaces:
+        return ("tabs", 4)
+    return None
+
+
+def file_style_if_patch_differs(file_lines: Sequence[str], quoted: Sequence[str]) -> tuple[str, int] | None:
+    """The file's indentation style when the lines the patch quotes use the other one (tabs for
+    spaces, or spaces for tabs): evidence that the model's new lines are in the wrong style too.
+    None otherwise, and new lines are written as given (a file may mean to mix them)."""
+    style, theirs = indent_style(file_lines), indent_style(quoted)
+    return style if style is not None and theirs is not None and theirs[0] != style[0] else None
+
+
+def conform(lines: Sequence[str], style: tuple[str, int] | None) -> tuple[list[str], bool]:
+    """New lines indented in the file's own style (tabs in a spaces-only file become spaces, and back).
+
+    Returns the lines and whether any changed."""
+    if style is None:
+        return list(lines), False
+    kind, unit = style
+    out, changed = [], False
+    for line in lines:
+        ind = indent_of(line)
+        if kind == "spaces" and "\t" in ind:
+            new = ind.expandtabs(unit) + line[len(ind):]
+        elif kind == "tabs" and ind and "\t" not in ind and len(ind) % unit == 0:
+            new = "\t" * (len(ind) // unit) + line[len(ind):]
+        else:
+            new = line
+        changed |= new != line
+        out.append(new)
+    return out, changed
+
+
+def restyle_note(what: str, style: tuple[str, int] | None) -> str:
+    kind = style[0] if style else "spaces"
+    other = "tabs" if kind == "spaces" else "spaces"
+    return f"the {what} were indented with {other}; the file indents with {kind}, so they were converted"

@@ -68,6 +68,7 @@ def find_block(
     first_wins: bool = False,
     removed: Sequence[bool] | None = None,
     inserted_before: Sequence[bool] | None = None,
+    fuzzy: bool = True,
     what: str = "the SEARCH text",
     advice: str = "include more surrounding lines so it matches exactly one",
 ) -> Match:
@@ -103,6 +104,8 @@ def find_block(
                      for pos in placements]
             raise ambiguous_error(path, what, [a for a, _ in spans], m, advice, [b - a for a, b in spans])
     scored = _fuzzy_scores(lines, block, start)
+    if not fuzzy:
+        raise _no_match(path, what, lines, block, scored, start)
     good = [(r, i) for r, i in scored if r >= FUZZY_THRESHOLD and _mostly_exact(lines[i:i + m], block)]
     if good:
         best_r, best_i = good[0]

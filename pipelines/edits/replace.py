@@ -8,6 +8,7 @@ file's own style is used byte for byte, which lets a rendered change reproduce a
 from __future__ import annotations
 
 from .errors import EditError
+from .indentation import conform, file_style_if_patch_differs, indent_style, restyle_note
 from .matching import ambiguous_error, find_block
 from .text import FileLines, join_text, line_style, split_text, to_crlf
 
@@ -39,11 +40,12 @@ def replace_text(text: str, search: str, replace: str, *, path: str, notes: list
     new_lines = split_text(replace).lines if replace else []
     how: list[str] = []
     try:
-        m = find_block(fl.lines, block, path=path, advice=_ADVICE)
+        m = find_block(fl.lines, block, path=path, advice=_ADVICE, fuzzy=not _blank_first(block))
     except EditError as first:
-        if len(block) < 2 or block[0].strip():
+        if not _blank_first(block):
             raise
-        # aider's well-known case: a blank line the model put at the top of SEARCH
+        # aider's well-known case: a blank line the model put at the top of SEARCH. Tried before any
+        # fuzzy match, which would take the file's line above for that blank line and replace it.
         drop = 1 if new_lines and not new_lines[0].strip() else 0
         try:
             m = find_block(fl.lines, block[1:], path=path, advice=_ADVICE)
@@ -55,12 +57,18 @@ def replace_text(text: str, search: str, replace: str, *, path: str, notes: list
         how.append(f"the SEARCH text matched only approximately ({m.ratio:.0%} similar)")
     if not m.shift.is_identity and any(x.strip() for x in new_lines):
         how.append(f"the REPLACE lines were re-indented {m.shift.describe()}, as the SEARCH lines are in the file")
+    new, restyled = conform(m.reindent(new_lines), file_style_if_patch_differs(fl.lines, block))
+    if restyled:
+        how.append(restyle_note("REPLACE lines", indent_style(fl.lines)))
     if how and notes is not None:
         where = f"line {m.start + 1}" if m.end - m.start == 1 else f"lines {m.start + 1}-{m.end}"
         notes.append(f"{path}: SEARCH/REPLACE placed at {where}: " + "; ".join(how))
-    new = m.reindent(new_lines)
     out = FileLines(fl.lines[: m.start] + new + fl.lines[m.end:], fl.eol, fl.final_newline if fl.lines else True)
     return join_text(out)
+
+
+def _blank_first(block: list[str]) -> bool:
+    return len(block) >= 2 and not block[0].strip()
 
 
 _ADVICE = "include more surrounding lines in SEARCH so it matches exactly one"

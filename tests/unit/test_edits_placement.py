@@ -209,3 +209,23 @@ def test_new_files_need_an_existing_folder_and_a_file_like_name():
 def test_a_prose_line_between_the_path_and_the_block_does_not_hide_the_path():
     out, _ = run({"s.py": CODE}, "s.py\nThen:\n```python\n<<<<<<< SEARCH\nimport os\n=======\nimport sys\n>>>>>>> REPLACE\n```\n")
     assert out["s.py"] == CODE.replace("import os", "import sys")
+
+
+def test_a_spurious_blank_search_line_never_takes_the_line_above_for_it():
+    """Fuzzy matching would take `path = ...` (the line above) for the blank line and replace it too."""
+    search = "\n        with open(path) as f:\n            data = f.read()\n"
+    replace = "\n        with open(path, encoding='utf-8') as f:\n            data = f.read()\n"
+    out, notes = run({"s.py": CODE}, sr("s.py", search, replace))
+    assert out["s.py"] == CODE.replace("open(path)", "open(path, encoding='utf-8')")
+    assert "blank first line of SEARCH" in notes[0]
+
+
+def test_a_patch_quoted_with_tabs_writes_its_new_lines_with_the_files_spaces():
+    text = patch("*** Update File: s.py", "@@", " \tdef drop(self, name):", "-\t\tself.items.pop(name, None)",
+                 "+\t\tif name in self.items:", "+\t\t\tdel self.items[name]")
+    out, notes = run({"s.py": CODE}, text)
+    assert out["s.py"].endswith("    def drop(self, name):\n        if name in self.items:\n            del self.items[name]\n")
+    assert "the '+' lines were re-indented from tabs to spaces, as the '-' lines are in the file" in notes[0]
+    # new lines alone say nothing about style: written as given
+    out, _ = run({"s.py": CODE}, patch("*** Update File: s.py", "@@", " import os", "+\tx = 1"))
+    assert "import os\n\tx = 1\n" in out["s.py"]
