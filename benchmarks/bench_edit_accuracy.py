@@ -64,8 +64,8 @@ def peers_venv() -> Path | None:
         if made.returncode == 0:
             subprocess.run([str(py), "-m", "pip", "install", "-q", "openai-agents", "aider-chat"], capture_output=True,
                            text=True)
-    ok = subprocess.run([str(py), "-c", "import agents.apply_diff, aider.coders.editblock_coder"], capture_output=True,
-                        text=True) if py.exists() else None
+    probe = "import importlib.util, aider.coders.editblock_coder; assert importlib.util.find_spec('agents')"
+    ok = subprocess.run([str(py), "-c", probe], capture_output=True, text=True) if py.exists() else None
     if ok is None or ok.returncode != 0:
         print("peers unavailable (could not install openai-agents / aider-chat); Baton only", file=sys.stderr)
         return None

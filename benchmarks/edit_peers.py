@@ -16,12 +16,30 @@ results: one per task: {"agents": text | null | "n/a", "aider": text | null | "n
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import sys
+from pathlib import Path
+
+
+@functools.cache
+def _agents_apply_diff():  # noqa: ANN202
+    """agents/apply_diff.py loaded from the installed openai-agents wheel by itself: the package's
+    __init__ imports the whole SDK, which needs a newer openai than aider-chat pins in the same venv."""
+    spec = importlib.util.find_spec("agents")
+    assert spec is not None and spec.submodule_search_locations, "openai-agents is not installed"
+    path = Path(next(iter(spec.submodule_search_locations))) / "apply_diff.py"
+    mod_spec = importlib.util.spec_from_file_location("agents_apply_diff", path)
+    assert mod_spec is not None and mod_spec.loader is not None
+    module = importlib.util.module_from_spec(mod_spec)
+    sys.modules["agents_apply_diff"] = module
+    mod_spec.loader.exec_module(module)
+    return module.apply_diff
 
 
 def agents_apply(path: str, before: str, patch: str) -> str | None:
-    from agents.apply_diff import apply_diff
+    apply_diff = _agents_apply_diff()
 
     body = patch.replace("\r\n", "\n").split("\n")
     start = next((i for i, line in enumerate(body) if line.strip() == f"*** Update File: {path}"), None)

@@ -46,7 +46,8 @@ def replace_text(text: str, search: str, replace: str, *, path: str, notes: list
             raise
         # aider's well-known case: a blank line the model put at the top of SEARCH. Tried before any
         # fuzzy match, which would take the file's line above for that blank line and replace it.
-        drop = 1 if new_lines and not new_lines[0].strip() else 0
+        # REPLACE loses a blank first line too only when the model padded both alike
+        drop = 1 if _leading_blanks(new_lines) == _leading_blanks(block) else 0
         try:
             m = find_block(fl.lines, block[1:], path=path, advice=_ADVICE)
         except EditError:
@@ -65,6 +66,10 @@ def replace_text(text: str, search: str, replace: str, *, path: str, notes: list
         notes.append(f"{path}: SEARCH/REPLACE placed at {where}: " + "; ".join(how))
     out = FileLines(fl.lines[: m.start] + new + fl.lines[m.end:], fl.eol, fl.final_newline if fl.lines else True)
     return join_text(out)
+
+
+def _leading_blanks(lines: list[str]) -> int:
+    return next((k for k, line in enumerate(lines) if line.strip()), len(lines))
 
 
 def _blank_first(block: list[str]) -> bool:

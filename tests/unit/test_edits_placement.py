@@ -229,3 +229,11 @@ def test_a_patch_quoted_with_tabs_writes_its_new_lines_with_the_files_spaces():
     # new lines alone say nothing about style: written as given
     out, _ = run({"s.py": CODE}, patch("*** Update File: s.py", "@@", " import os", "+\tx = 1"))
     assert "import os\n\tx = 1\n" in out["s.py"]
+
+
+def test_a_padded_search_keeps_the_blank_line_its_replace_really_has():
+    """SEARCH: a spurious blank line, then the file's own blank line; REPLACE: just the real one."""
+    search = "\n\n    def drop(self, name):\n"
+    replace = "\n    def drop(self, key):\n"
+    out, _ = run({"s.py": CODE}, sr("s.py", search, replace))
+    assert out["s.py"] == CODE.replace("def drop(self, name)", "def drop(self, key)")
