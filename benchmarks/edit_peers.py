@@ -53,7 +53,11 @@ def agents_apply(path: str, before: str, patch: str) -> str | None:
 
 
 def aider_apply(path: str, before: str, patch: str) -> str | None:
-    from aider.coders.editblock_coder import DEFAULT_FENCE, find_original_update_blocks, replace_most_similar_chunk
+    from aider.coders.editblock_coder import (
+        DEFAULT_FENCE,
+        find_original_update_blocks,
+        replace_most_similar_chunk,
+    )
 
     try:
         blocks = list(find_original_update_blocks(patch, DEFAULT_FENCE, [path]))
