@@ -102,6 +102,11 @@ def find_block(
         if placements:
             spans = [(min(p for p in pos if p is not None), max(p for p in pos if p is not None) + 1)
                      for pos in placements]
+            if len(set(spans)) == 1:
+                (a, b), = set(spans)
+                raise EditError(f"{path}: {what} fits {_span(a, b - a)} in {len(spans)} ways: the file has lines its "
+                                "context leaves out, and where the changed lines go among them is unclear; quote the "
+                                "context exactly as in the file", path=path)
             raise ambiguous_error(path, what, [a for a, _ in spans], m, advice, [b - a for a, b in spans])
     scored = _fuzzy_scores(lines, block, start)
     if not fuzzy:
