@@ -154,8 +154,9 @@ def setup_table(large: Path | None) -> None:
 
 def django_repo() -> Path:
     """Django 5.0's sdist (bench_workspace.py fetches it) committed as a git repository, once."""
-    from bench_workspace import CACHE, fetch_django
+    from bench_workspace import CACHE, fetch_django, prepare_cache
 
+    prepare_cache()  # benchmarks/.cache/ with its own .gitignore: nothing there is committed
     src = fetch_django()
     repo = CACHE / "django-git"
     if not (repo / ".git").is_dir():
