@@ -8,6 +8,7 @@ real change and come with an error that says what was too big and which setting 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..models import ChangeSet
@@ -26,13 +27,16 @@ class ChangeLimits:
     max_files: int = DEFAULT_MAX_FILES
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
-    def check(self, cs: ChangeSet, what: str = "the change") -> None:
-        """Raise ChangeTooLarge when `cs` touches too many files or writes too big a file."""
-        touched = set(cs.paths)
+    def check_file_count(self, paths: Iterable[object], what: str = "the change") -> None:
+        touched = set(paths)
         if len(touched) > self.max_files:
             raise ChangeTooLarge(
                 f"{what} touches {len(touched)} files; at most {self.max_files} are allowed (max_change_files). "
                 "Make a smaller change, e.g. one module at a time")
+
+    def check(self, cs: ChangeSet, what: str = "the change") -> None:
+        """Raise ChangeTooLarge when `cs` touches too many files or writes too big a file."""
+        self.check_file_count(cs.paths, what)
         for edit in cs.edits:
             if edit.new_text is None:
                 continue

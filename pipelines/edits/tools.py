@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 TestsCallback = Callable[[TestReport], Awaitable[None] | None]
 _MAX_FAILING_SHOWN = 20
+# File headers of an apply_patch text: counted before parsing, so a 10,000-file patch is refused at once.
+_PATCH_FILE = re.compile(r"^\*\*\* (?:Add|Update|Delete) File: (.+?)\s*$|^\*\*\* Move to: (.+?)\s*$", re.MULTILINE)
 
 APPLY_PATCH_HELP = (
     "Edit files with a patch. Format: '*** Begin Patch', then per file '*** Add File: path' (every "
@@ -69,6 +72,7 @@ def edit_tools(
     async def apply_patch(args: dict[str, Any]) -> str:
         patch = _str_arg(args, "patch")
         try:
+            limits.check_file_count(_PATCH_FILE.findall(patch), "this edit")  # before parsing 10,000 files
             # parsing and fuzzy matching a large patch is CPU work: off the loop, so timeouts hold
             changeset = await asyncio.to_thread(changeset_from_patch, patch, sandbox.source)
         except EDIT_ERRORS as e:

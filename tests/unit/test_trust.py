@@ -16,6 +16,7 @@ from pipeline_helpers import (
     clean_env,
     git,
     happy_script,
+    in_process,
     make_repo,
     tree_state,
 )
@@ -44,11 +45,16 @@ def run(repo: Path, tmp_path: Path, xdg: Path, *extra: str):
     return baton("run", TASK, "--workspace", str(repo), *MODEL_FLAGS, *extra, env=env)
 
 
-def trust(repo: Path, tmp_path: Path, xdg: Path, *extra: str):
-    return baton("trust", "--workspace", str(repo), *extra, env=clean_env(tmp_path / "tmp", XDG_CONFIG_HOME=str(xdg)))
+@pytest.fixture
+def trust(monkeypatch: pytest.MonkeyPatch):
+    """`baton trust --workspace REPO ...` in this process (as fast as a function call), with XDG_CONFIG_HOME."""
+    def run_trust(repo: Path, xdg: Path, *extra: str):
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
+        return in_process("trust", "--workspace", str(repo), *extra)
+    return run_trust
 
 
-def test_a_committed_base_url_is_refused_until_trusted_and_asks_again_after_a_change(tmp_path: Path) -> None:
+def test_a_committed_base_url_is_refused_until_trusted_and_asks_again_after_a_change(tmp_path: Path, trust) -> None:
     repo = make_repo(tmp_path / "repo")
     attacker = ScriptedLLM(happy_script())
     own = ScriptedLLM(happy_script())
@@ -66,7 +72,7 @@ def test_a_committed_base_url_is_refused_until_trusted_and_asks_again_after_a_ch
         assert tree_state(repo) == before and not (repo / ".baton").exists()
         assert FAKE_KEY not in msg
 
-        t = trust(repo, tmp_path, xdg)
+        t = trust(repo, xdg)
         assert t.returncode == 0, t.stderr
         assert f"trusted {repo}: these settings from {repo / 'baton.toml'} now take effect:" in t.stdout
         assert f"base_url = '{evil_url}'" in t.stdout
@@ -108,26 +114,26 @@ def test_a_committed_test_command_is_refused_and_a_flag_that_overrides_the_endpo
     assert tree_state(repo) == before
 
 
-def test_trust_list_and_revoke(tmp_path: Path) -> None:
+def test_trust_list_and_revoke(tmp_path: Path, trust) -> None:
     repo = make_repo(tmp_path / "repo")
     xdg = user_config(tmp_path)
-    assert "nothing to trust" in trust(repo, tmp_path, xdg).stdout
+    assert "nothing to trust" in trust(repo, xdg).stdout
     commit_toml(repo, 'test_command = "python -m pytest -q"\n')
-    assert trust(repo, tmp_path, xdg).returncode == 0
-    listed = trust(repo, tmp_path, xdg, "--list").stdout
+    assert trust(repo, xdg).returncode == 0
+    listed = trust(repo, xdg, "--list").stdout
     assert f"{repo}  trusted  [test_command]" in listed
     (repo / "baton.toml").write_text('test_command = "python -m pytest -x"\n')
-    assert "changed since trusted" in trust(repo, tmp_path, xdg, "--list").stdout
-    assert trust(repo, tmp_path, xdg, "--revoke").stdout.strip() == f"{repo}: no longer trusted"
-    assert "no trusted workspaces" in trust(repo, tmp_path, xdg, "--list").stdout
+    assert "changed since trusted" in trust(repo, xdg, "--list").stdout
+    assert trust(repo, xdg, "--revoke").stdout.strip() == f"{repo}: no longer trusted"
+    assert "no trusted workspaces" in trust(repo, xdg, "--list").stdout
 
 
-def test_a_damaged_trust_file_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_damaged_trust_file_is_a_clear_error(tmp_path: Path, trust) -> None:
     repo = make_repo(tmp_path / "repo")
     xdg = user_config(tmp_path)
     commit_toml(repo, 'test_command = "pytest"\n')
     (xdg / "baton" / "trusted.json").write_text("{not json")
-    p = trust(repo, tmp_path, xdg)
+    p = trust(repo, xdg)
     assert p.returncode == 2 and "is not a Baton trust file; move it away" in p.stderr
     assert (xdg / "baton" / "trusted.json").read_text() == "{not json"
 
