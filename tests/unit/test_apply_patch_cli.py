@@ -111,3 +111,25 @@ def test_a_hunk_placed_by_a_fallback_is_noted(ws):
     assert ("note: src/app.py: hunk 1 (patch line 3) placed at line 2: the '@@ def start():' anchor was not found"
             in out.stdout.splitlines())
     assert (ws / "src/app.py").read_bytes() == b"def main():\r\n    return 1\r\n"
+
+
+@pytest.mark.parametrize("patch,message", [
+    # prose where the path belongs: no file named 'Then' or '...' is created
+    ("I will add it.\nThen:\n<<<<<<< SEARCH\n=======\nx = 1\n>>>>>>> REPLACE\n",
+     "line 2: 'Then:' was taken for the file path, but it does not look like one"),
+    ("...\n```python\n<<<<<<< SEARCH\n=======\nx = 1\n>>>>>>> REPLACE\n```\n", "line 1: '...' was taken for the file path"),
+    ("lib/new.py\n<<<<<<< SEARCH\n=======\nx = 1\n>>>>>>> REPLACE\n",
+     "'lib/new.py' was taken for the file path, but neither that file nor its folder 'lib' exists"),
+    # a '-' line the file does not have, behind a unique context: never applied
+    ("*** Begin Patch\n*** Update File: src/app.py\n@@ def main():\n-    return 0 + 1\n+    return 1\n*** End Patch\n",
+     "could not be found"),
+])
+def test_edits_that_would_land_wrong_are_refused_and_the_repository_is_untouched(ws, patch, message):
+    subprocess.run(["git", "init", "-q"], cwd=ws, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=ws, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "i"], cwd=ws, check=True)
+    before = files(ws)  # .git included
+    out = baton("-", cwd=ws, stdin=patch)
+    assert out.returncode == 1 and message in out.stderr, out.stderr
+    assert "nothing was written" in out.stderr
+    assert files(ws) == before
