@@ -97,7 +97,7 @@ def find_block(
             raise ambiguous_error(path, what, hits, m, advice)
     if removed is not None and inserted_before is not None:
         placements = gapped_matches(lines, block, removed, inserted_before, start=start, at_eof=at_eof)
-        if len(placements) == 1 or (placements and first_wins):
+        if len(placements) == 1:  # even after an anchor: a context with a gap is placed only when unique
             return _placed("gapped", placements[0], lines, block, removed)
         if placements:
             spans = [(min(p for p in pos if p is not None), max(p for p in pos if p is not None) + 1)
