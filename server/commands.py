@@ -19,7 +19,7 @@ from pygls.uris import to_fs_path
 
 from baton.pipelines.artifacts import PlanParseError
 from baton.pipelines.config import ConfigError, Settings
-from baton.pipelines.models import ChangeSet, Pattern, RunRecord, Scope, Task
+from baton.pipelines.models import ChangeSet, FailureReport, Pattern, RunRecord, Scope, Task, TriageRequest
 from baton.pipelines.store import RunNotFound, RunSummary
 from baton.pipelines.trust import WorkspaceNotTrusted
 
@@ -28,6 +28,7 @@ Handler = Callable[..., Awaitable[dict[str, Any]]]
 
 PLAN_IMPLEMENT_REVIEW = "baton.planImplementReview"
 PARALLEL_MODULES = "baton.parallelModules"
+TRIAGE_FIX_VALIDATE = "baton.triageFixValidate"
 CANCEL_RUN = "baton.cancelRun"
 CONTINUE_RUN = "baton.continueRun"
 LIST_RUNS = "baton.listRuns"
@@ -43,7 +44,8 @@ DISMISS_FINDING = "baton.dismissFinding"
 # Pattern → "module:function", imported by the run host (never by the server: the openai SDK
 # alone takes ~0.5 s to import, and runs do not execute here).
 PATTERNS = {Pattern.plan_implement_review: "baton.pipelines.patterns.plan_implement_review:plan_implement_review",
-            Pattern.parallel_modules: "baton.pipelines.patterns.parallel_modules:run_parallel_modules"}
+            Pattern.parallel_modules: "baton.pipelines.patterns.parallel_modules:run_parallel_modules",
+            Pattern.triage_fix_validate: "baton.pipelines.patterns.triage_fix_validate:triage_fix_validate"}
 
 
 class Args(BaseModel):
@@ -89,6 +91,31 @@ def resolve_modules(folders: list[Path], uris: list[str]) -> Scope:
         raise JsonRpcInvalidParams(message="`modules`: one of them is the workspace folder itself; select the "
                                            "folders or files inside it")
     return Scope(root=roots[0])
+
+
+class TriageFixValidateArgs(Args):
+    """At most one failure input; none: run the test command now and triage what fails."""
+
+    junit: str | None = Field(default=None, description="JUnit XML text.")
+    log: str | None = Field(default=None, description="CI log text (pasted text that is no log is read as an issue).")
+    log_uri: str | None = Field(default=None, description="file:// URI of a CI log or JUnit XML file.")
+    issue: str | None = Field(default=None, description="Issue text, or GitHub issue JSON.")
+    scope: str | None = Field(default=None, description="file:// URI inside the workspace folder to triage in.")
+    good: str | None = Field(default=None, description="A commit where the tests passed: bisect from it.")
+
+    @field_validator("junit", "log", "issue")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("is empty: give the failure text, or leave the field out to run the tests now")
+        return v
+
+    @field_validator("log_uri")
+    @classmethod
+    def _uri(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("file:"):
+            raise ValueError(f"expected a file:// URI of a log or JUnit file, got {v!r}")
+        return v
 
 
 class RunIdArgs(Args):
@@ -161,6 +188,36 @@ def resolve_scope(folders: list[Path], scope_uri: str | None) -> Scope:
     if not folders:
         raise JsonRpcInvalidRequest(message="Baton needs an open folder: open a workspace folder and run the command again")
     return Scope(root=str(folders[0]))
+
+
+def failure_report(args: TriageFixValidateArgs, root: Path) -> FailureReport | None:
+    """The failure the command names, parsed (blocking: call it off the loop). Bad input is an
+    InvalidParams error naming the field."""
+    from baton.pipelines.triage.parsers import InputError, parse_issue, parse_junit, parse_log, read_input
+
+    field = "junit" if args.junit else "log" if args.log else "logUri" if args.log_uri else "issue"
+    try:
+        if args.junit is not None:
+            return parse_junit(args.junit, root, name="`junit`")
+        if args.log_uri is not None:
+            path = Path(to_fs_path(args.log_uri) or args.log_uri)
+            text = read_input(path, "`logUri`")
+            if text.lstrip().startswith("<"):
+                return parse_junit(text, root, name=f"`logUri` {path}")
+            report = parse_log(text, root)
+            if not report.failures:
+                raise InputError(f"`logUri` {path}: no failure found in it (no failing test, type or lint error, "
+                                 "or traceback)")
+            return report
+        if args.log is not None:
+            report = parse_log(args.log, root)
+            return report if report.failures else parse_issue(args.log)  # pasted text that is no log
+        if args.issue is not None:
+            return parse_issue(args.issue)
+    except InputError as e:
+        msg = str(e)
+        raise JsonRpcInvalidParams(message=msg if msg.startswith("`") else f"`{field}`: {msg}") from None
+    return None
 
 
 def run_summary(run: RunSummary) -> dict[str, Any]:
@@ -280,6 +337,26 @@ def install(server: Any) -> None:
             settings = settings.model_copy(update={"confirm_plan": args.confirm_plan})
         task = Task(text=args.task, scope=scope, pattern=Pattern.parallel_modules, modules=[p for p in paths if p])
         run = await ls.runs.start(task, PATTERNS[Pattern.parallel_modules], settings)
+        return {"runId": run.id}
+
+    @_command(server, TRIAGE_FIX_VALIDATE)
+    async def triage_fix_validate_cmd(ls: Any, *raw: Any) -> dict[str, Any]:
+        args = parse_args(TRIAGE_FIX_VALIDATE, raw, TriageFixValidateArgs)
+        given = [n for n, v in (("junit", args.junit), ("log", args.log), ("logUri", args.log_uri),
+                                ("issue", args.issue)) if v is not None]
+        if len(given) > 1:
+            raise JsonRpcInvalidParams(message=f"give one failure input, not {' and '.join(f'`{g}`' for g in given)}")
+        scope = await asyncio.to_thread(resolve_scope, ls.workspace_roots(), args.scope)
+        root = Path(scope.root)
+        report = await asyncio.to_thread(failure_report, args, root)
+        settings = await _settings(ls, root)
+        _require_key(settings)
+        title = report.title or (report.failures[0].test_id or report.failures[0].message) if report and \
+            report.failures else "the failing tests"
+        task = Task(text=f"Triage and fix: {title}"[:500], scope=Scope(root=str(root)),
+                    pattern=Pattern.triage_fix_validate, source="issue" if args.issue else "ci",
+                    triage=TriageRequest(report=report, good=args.good))
+        run = await ls.runs.start(task, PATTERNS[Pattern.triage_fix_validate], settings)
         return {"runId": run.id}
 
     @_command(server, CANCEL_RUN)
