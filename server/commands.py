@@ -19,7 +19,7 @@ from pygls.uris import to_fs_path
 
 from baton.pipelines.artifacts import PlanParseError
 from baton.pipelines.config import ConfigError, Settings
-from baton.pipelines.models import ChangeSet, FailureReport, Pattern, RunRecord, Scope, Task, TriageRequest
+from baton.pipelines.models import ChangeSet, Failure, FailureReport, Pattern, RunRecord, Scope, Task, TriageRequest
 from baton.pipelines.store import RunNotFound, RunSummary
 from baton.pipelines.trust import WorkspaceNotTrusted
 
@@ -102,6 +102,18 @@ class TriageFixValidateArgs(Args):
     issue: str | None = Field(default=None, description="Issue text, or GitHub issue JSON.")
     scope: str | None = Field(default=None, description="file:// URI inside the workspace folder to triage in.")
     good: str | None = Field(default=None, description="A commit where the tests passed: bisect from it.")
+    tests: list[str] | None = Field(default=None, min_length=1, max_length=200,
+                                    description="pytest ids to triage (a code action on a test); rerun first.")
+
+    @field_validator("tests")
+    @classmethod
+    def _tests(cls, v: list[str] | None) -> list[str] | None:
+        from baton.pipelines.triage.parsers import safe_test_id
+
+        for t in v or []:
+            if safe_test_id(t) is None:
+                raise ValueError(f"{t[:100]!r} is not a pytest id inside the workspace (like tests/test_x.py::test_y)")
+        return v
 
     @field_validator("junit", "log", "issue")
     @classmethod
@@ -193,7 +205,7 @@ def resolve_scope(folders: list[Path], scope_uri: str | None) -> Scope:
 def failure_report(args: TriageFixValidateArgs, root: Path) -> FailureReport | None:
     """The failure the command names, parsed (blocking: call it off the loop). Bad input is an
     InvalidParams error naming the field."""
-    from baton.pipelines.triage.parsers import InputError, parse_issue, parse_junit, parse_log, read_input
+    from baton.pipelines.triage.parsers import InputError, parse_issue, parse_junit, parse_log, read_input, safe_test_id
 
     field = "junit" if args.junit else "log" if args.log else "logUri" if args.log_uri else "issue"
     try:
@@ -214,6 +226,9 @@ def failure_report(args: TriageFixValidateArgs, root: Path) -> FailureReport | N
             return report if report.failures else parse_issue(args.log)  # pasted text that is no log
         if args.issue is not None:
             return parse_issue(args.issue)
+        if args.tests is not None:
+            return FailureReport(source="run", failures=[Failure(kind="test", test_id=safe_test_id(t),
+                                                                 message="chosen in the editor") for t in args.tests])
     except InputError as e:
         msg = str(e)
         raise JsonRpcInvalidParams(message=msg if msg.startswith("`") else f"`{field}`: {msg}") from None
@@ -343,7 +358,7 @@ def install(server: Any) -> None:
     async def triage_fix_validate_cmd(ls: Any, *raw: Any) -> dict[str, Any]:
         args = parse_args(TRIAGE_FIX_VALIDATE, raw, TriageFixValidateArgs)
         given = [n for n, v in (("junit", args.junit), ("log", args.log), ("logUri", args.log_uri),
-                                ("issue", args.issue)) if v is not None]
+                                ("issue", args.issue), ("tests", args.tests)) if v is not None]
         if len(given) > 1:
             raise JsonRpcInvalidParams(message=f"give one failure input, not {' and '.join(f'`{g}`' for g in given)}")
         scope = await asyncio.to_thread(resolve_scope, ls.workspace_roots(), args.scope)

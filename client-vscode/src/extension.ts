@@ -12,6 +12,7 @@ import { registerProposed } from './common/proposed';
 import { RunTracker } from './common/runs';
 import { ServerManager } from './common/server';
 import { RunStatusView } from './common/statusBar';
+import { registerTestActions } from './common/testActions';
 
 let manager: ServerManager | undefined;
 
@@ -25,6 +26,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registerRunCommands(context, deps);
     registerManageCommands(context, deps);
     registerProposed(context, deps);
+    registerTestActions(context);
     const manifest = context.extension.packageJSON as { version?: string };
     log.info(`Baton ${manifest.version ?? '?'} activated.`);
     if (vscode.workspace.workspaceFolders?.length) {

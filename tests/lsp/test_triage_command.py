@@ -80,6 +80,8 @@ async def test_a_junit_report_from_the_editor_is_fixed_and_arrives_as_one_edit(t
     ({"logUri": "file:///nonexistent/ci.log"}, ["`logUri`", "cannot be read"]),
     ({"issue": "{broken json"}, ["`issue`", "does not parse"]),
     ({"failure": "x"}, ["`failure`", "unknown field"]),
+    ({"tests": ["--rootdir=/"]}, ["`tests`", "not a pytest id"]),
+    ({"tests": ["tests/test_calc.py::test_add"], "issue": "x"}, ["one failure input"]),
 ])
 async def test_bad_triage_arguments_name_the_field_and_start_nothing(tmp_path: Path, arguments: dict[str, Any],
                                                                      words: list[str]) -> None:

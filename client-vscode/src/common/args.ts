@@ -82,12 +82,64 @@ export function parallelArgs(task: string | undefined, modules: readonly string[
     return { task: validateTask(task), modules: unique };
 }
 
-export function triageArgs(failure: string | undefined, scope?: string): { failure: string; scope?: string } {
+/** A pasted failure (CI log, pytest output or issue text): sent as `log`; the server reads text
+ *  that holds no failure it recognises as an issue. */
+export function triageArgs(failure: string | undefined, scope?: string): { log: string; scope?: string } {
     const trimmed = (failure ?? '').trim();
     if (trimmed === '') {
         throw new InputError('The failure text is empty: paste a CI log, pytest output or issue text (or select it in an editor).');
     }
-    return scope === undefined ? { failure: trimmed } : { failure: trimmed, scope };
+    return scope === undefined ? { log: trimmed } : { log: trimmed, scope };
+}
+
+/** "Fix failing tests": no failure text, so the server runs the tests now and triages what fails;
+ *  `tests` (pytest ids) narrows it to the tests a code action points at. */
+export function fixTestsArgs(scope: string, tests: readonly string[] = []): { scope: string; tests?: string[] } {
+    const ids = [...new Set(tests.map((t) => t.trim()).filter((t) => t !== ''))];
+    return ids.length === 0 ? { scope } : { scope, tests: ids };
+}
+
+/** The pytest id of the test function (and its Test class) around `line` of a test file, or
+ *  undefined when the line is not inside one. Pure: the code action's logic, unit-tested. */
+export function testIdAt(lines: readonly string[], line: number, relPath: string): string | undefined {
+    const base = relPath.split('/').pop() ?? '';
+    if (!/^test_.*\.py$|_test\.py$/.test(base)) {
+        return undefined;
+    }
+    const start = Math.min(line, lines.length - 1);
+    const here = lines[start] ?? '';
+    const cursorIndent = here.trim() === '' ? Infinity : here.length - here.trimStart().length;
+    for (let i = start; i >= 0; i--) {
+        const other = /^(\s*)(?:async\s+)?def\s+(\w+)\s*\(/.exec(lines[i]);
+        if (other && !other[2].startsWith('test') && (i === start || other[1].length < cursorIndent)) {
+            return undefined; // inside (or on) a function that is not a test
+        }
+        const fn = /^(\s*)(?:async\s+)?def\s+(test\w*)\s*\(/.exec(lines[i]);
+        if (fn) {
+            const indent = fn[1].length;
+            let cls: string | undefined;
+            if (indent > 0) {
+                for (let j = i - 1; j >= 0; j--) {
+                    const c = /^class\s+(\w+)/.exec(lines[j]);
+                    if (c) {
+                        cls = c[1];
+                        break;
+                    }
+                    if (/^\S/.test(lines[j]) && !/^[@#]/.test(lines[j])) {
+                        return undefined; // a nested def outside any class
+                    }
+                }
+                if (cls === undefined) {
+                    return undefined;
+                }
+            }
+            return [relPath, ...(cls ? [cls] : []), fn[2]].join('::');
+        }
+        if (/^\S/.test(lines[i]) && !/^[@#)]/.test(lines[i]) && (i === start || !/^class\s/.test(lines[i]))) {
+            return undefined; // a top-level statement (or a class line) before any test def
+        }
+    }
+    return undefined;
 }
 
 export function runArgs(runId: string | undefined): { runId: string } {

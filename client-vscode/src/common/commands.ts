@@ -5,7 +5,7 @@
 
 import * as vscode from 'vscode';
 import { promptForApiKey, type ApiKeyStore } from './apiKey';
-import { InputError, parallelArgs, parseRunId, planArgs, SERVER_COMMANDS, triageArgs } from './args';
+import { fixTestsArgs, InputError, parallelArgs, parseRunId, planArgs, SERVER_COMMANDS, triageArgs } from './args';
 import { classifyError, describeFailure } from './errors';
 import { CLIENT_COMMANDS } from './ids';
 import type { TaskHistory } from './history';
@@ -209,13 +209,36 @@ export function registerRunCommands(context: vscode.ExtensionContext, deps: Deps
             await attempt('Triage, fix and validate', deps, SERVER_COMMANDS.triageFixValidate, async () => {
                 try {
                     const answer = await deps.manager.execute(SERVER_COMMANDS.triageFixValidate, args);
-                    deps.tracker.started(parseRunId(SERVER_COMMANDS.triageFixValidate, answer), `triage: ${args.failure.split('\n')[0]}`);
+                    deps.tracker.started(parseRunId(SERVER_COMMANDS.triageFixValidate, answer), `triage: ${args.log.split('\n')[0]}`);
                 } catch (error) {
                     if (classifyError(error, SERVER_COMMANDS.triageFixValidate).kind === 'unknownCommand') {
                         throw new InputError(NO_TRIAGE);
                     }
                     throw error;
                 }
+            });
+        }, SERVER_COMMANDS.triageFixValidate),
+    );
+
+    register(
+        CLIENT_COMMANDS.fixFailingTests,
+        guarded('Fix failing tests', deps, async (target?: { scope?: string; tests?: string[] }) => {
+            let scope = target?.scope;
+            if (scope === undefined) {
+                const folder = await pickFolder();
+                if (folder === undefined) {
+                    return;
+                }
+                scope = folder.uri.toString();
+            }
+            const args = fixTestsArgs(scope, target?.tests ?? []);
+            if (deps.manager.supportsCommand(SERVER_COMMANDS.triageFixValidate) === false) {
+                throw new InputError(NO_TRIAGE);
+            }
+            await attempt('Fix failing tests', deps, SERVER_COMMANDS.triageFixValidate, async () => {
+                const answer = await deps.manager.execute(SERVER_COMMANDS.triageFixValidate, args);
+                const what = args.tests ? args.tests.join(', ') : 'the failing tests';
+                deps.tracker.started(parseRunId(SERVER_COMMANDS.triageFixValidate, answer), `fix: ${what}`);
             });
         }, SERVER_COMMANDS.triageFixValidate),
     );

@@ -11,6 +11,7 @@ export const CLIENT_COMMANDS = {
     runTask: 'baton.runTask',
     runOnModule: 'baton.runOnModule',
     triage: 'baton.triage',
+    fixFailingTests: 'baton.fixFailingTests',
     cancel: 'baton.cancel',
     continue: 'baton.continue',
     showRuns: 'baton.showRuns',

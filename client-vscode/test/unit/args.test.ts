@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
     apiKeyInputProblem,
+    fixTestsArgs,
     formatDuration,
     InputError,
     MAX_TASK_LENGTH,
@@ -16,6 +17,7 @@ import {
     runArgs,
     runPickItem,
     taskInputProblem,
+    testIdAt,
     triageArgs,
     validateTask,
 } from '../../src/common/args';
@@ -55,10 +57,43 @@ describe('command arguments (one camelCase object each)', () => {
         assert.throws(() => parallelArgs('', ['file:///a']), /task is empty/);
     });
 
-    it('triageFixValidate: failure text, optional scope', () => {
-        assert.deepEqual(triageArgs(' E   assert 1 == 2 \n'), { failure: 'E   assert 1 == 2' });
-        assert.deepEqual(triageArgs('boom', 'file:///ws'), { failure: 'boom', scope: 'file:///ws' });
+    it('triageFixValidate: pasted failure text as `log`, optional scope', () => {
+        assert.deepEqual(triageArgs(' E   assert 1 == 2 \n'), { log: 'E   assert 1 == 2' });
+        assert.deepEqual(triageArgs('boom', 'file:///ws'), { log: 'boom', scope: 'file:///ws' });
         assert.throws(() => triageArgs('  '), /failure text is empty/);
+    });
+
+    it('fix failing tests: the folder, and the test ids a code action names (deduplicated)', () => {
+        assert.deepEqual(fixTestsArgs('file:///ws'), { scope: 'file:///ws' });
+        assert.deepEqual(fixTestsArgs('file:///ws', ['tests/test_a.py::test_x', ' tests/test_a.py::test_x ', '']),
+            { scope: 'file:///ws', tests: ['tests/test_a.py::test_x'] });
+    });
+
+    it('testIdAt: the pytest id of the test function around a line', () => {
+        const lines = [
+            'import pytest',                    // 0
+            '',                                 // 1
+            '@pytest.mark.parametrize("n", [1])', // 2
+            'def test_top(n):',                 // 3
+            '    assert n == 1',                // 4
+            '',                                 // 5
+            'class TestOps:',                   // 6
+            '    def helper(self):',            // 7
+            '        return 1',                 // 8
+            '',                                 // 9
+            '    async def test_add(self):',    // 10
+            '        assert 1 + 1 == 2',        // 11
+            '',                                 // 12
+            'VALUE = 3',                        // 13
+        ];
+        assert.equal(testIdAt(lines, 4, 'tests/test_ops.py'), 'tests/test_ops.py::test_top');
+        assert.equal(testIdAt(lines, 3, 'tests/test_ops.py'), 'tests/test_ops.py::test_top');
+        assert.equal(testIdAt(lines, 11, 'tests/test_ops.py'), 'tests/test_ops.py::TestOps::test_add');
+        assert.equal(testIdAt(lines, 8, 'tests/test_ops.py'), undefined); // a helper, not a test
+        assert.equal(testIdAt(lines, 13, 'tests/test_ops.py'), undefined); // module level
+        assert.equal(testIdAt(lines, 0, 'tests/test_ops.py'), undefined);
+        assert.equal(testIdAt(lines, 4, 'src/ops.py'), undefined); // not a test file
+        assert.equal(testIdAt(lines, 4, 'ops_test.py'), 'ops_test.py::test_top');
     });
 
     it('run commands need a run id', () => {
