@@ -21,7 +21,7 @@ async def test_the_command_list_is_advertised(tmp_path, scripted, editor):
     assert set(provider.commands) == {
         "baton.planImplementReview", "baton.parallelModules", "baton.cancelRun", "baton.continueRun", "baton.listRuns", "baton.showRun",
         "baton.applyRun", "baton.showStats", "baton.proposedFiles", "baton.proposedContent", "baton.dismissRun",
-        "baton.dismissFinding"}
+        "baton.dismissFinding", "baton.triageFixValidate"}
 
 
 async def test_missing_api_key_is_refused_at_once(tmp_path, editor):
