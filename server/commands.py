@@ -19,7 +19,16 @@ from pygls.uris import to_fs_path
 
 from baton.pipelines.artifacts import PlanParseError
 from baton.pipelines.config import ConfigError, Settings
-from baton.pipelines.models import ChangeSet, Failure, FailureReport, Pattern, RunRecord, Scope, Task, TriageRequest
+from baton.pipelines.models import (
+    ChangeSet,
+    Failure,
+    FailureReport,
+    Pattern,
+    RunRecord,
+    Scope,
+    Task,
+    TriageRequest,
+)
 from baton.pipelines.store import RunNotFound, RunSummary
 from baton.pipelines.trust import WorkspaceNotTrusted
 
@@ -205,7 +214,14 @@ def resolve_scope(folders: list[Path], scope_uri: str | None) -> Scope:
 def failure_report(args: TriageFixValidateArgs, root: Path) -> FailureReport | None:
     """The failure the command names, parsed (blocking: call it off the loop). Bad input is an
     InvalidParams error naming the field."""
-    from baton.pipelines.triage.parsers import InputError, parse_issue, parse_junit, parse_log, read_input, safe_test_id
+    from baton.pipelines.triage.parsers import (
+        InputError,
+        parse_issue,
+        parse_junit,
+        parse_log,
+        read_input,
+        safe_test_id,
+    )
 
     field = "junit" if args.junit else "log" if args.log else "logUri" if args.log_uri else "issue"
     try:

@@ -37,6 +37,7 @@ from ..models import (
     Triage,
     TriageRequest,
 )
+from ..redact import redact
 from ..triage.fingerprints import Attempt, AttemptStore, fingerprint
 from ..triage.logtext import cut_log
 from ..triage.parsers import safe_test_id
@@ -61,6 +62,7 @@ async def triage_fix_validate(ctx: RunContext) -> RunOutcome:
         if report is None:
             return await _stop(ctx, "not-reproducible", "the test command passes: there is no failure to triage",
                                None, None)
+    report = scrubbed(report)
     await ctx.artifact("failure.json", report.model_dump_json(indent=2))
     fp = fingerprint(report, commit)
     extra["fingerprint"] = fp
@@ -206,6 +208,14 @@ async def _stop(ctx: RunContext, outcome: str, error: str, evidence: str | None,
     ctx.record.extra["summary"] = error[:300]
     await ctx.artifact("triage.md", render_triage_md(triage, excerpt or "", evidence=evidence or "", outcome=outcome))
     return RunOutcome(RunStatus.failed, error=error)
+
+
+def scrubbed(report: FailureReport) -> FailureReport:
+    """Keys and registered secret values a CI log or issue may contain, scrubbed before any of it
+    reaches a model, an artifact or the trace."""
+    failures = [f.model_copy(update={"message": redact(f.message), "detail": redact(f.detail)}) for f in report.failures]
+    return report.model_copy(update={"failures": failures, "excerpt": redact(report.excerpt),
+                                     "title": redact(report.title)})
 
 
 def _head_commit(ctx: RunContext) -> str:

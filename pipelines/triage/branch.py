@@ -56,6 +56,7 @@ def commit_on_new_branch(workspace: Path, changeset: ChangeSet, branch: str, bas
     g = repo.git
     _check_new(g, branch)
     ref = f"refs/heads/{branch}"
+    assert repo.working_tree_dir is not None  # _repo refuses a bare repository
     prefix = Path(workspace).resolve().relative_to(Path(repo.working_tree_dir).resolve()).as_posix()
     prefix = "" if prefix == "." else prefix + "/"
     fd, index = tempfile.mkstemp(prefix="baton-index-")

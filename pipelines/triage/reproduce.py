@@ -10,9 +10,10 @@ empty packed-refs file) into the user's .git even from a linked worktree."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 import git
-from collections.abc import Callable, Sequence
 
 from ..models import Reproduction, TestReport
 from ..sandbox import Sandbox, SandboxError
@@ -78,6 +79,7 @@ async def rerun(sb: Sandbox, ids: Sequence[str], runs: int, command: str | None,
         return Reproduction(verdict="not-reproducible", runs=runs, test_ids=present, commit=commit,
                             reports=reports, per_test_failures=per_test,
                             note=(note + "; " if note else "") + f"the tests could not be run: {last.summary_line()}")
+    verdict_name: Literal["reproducible", "flaky", "not-reproducible"]
     if failed_runs == runs:
         verdict_name = "reproducible"
     elif failed_runs == 0:

@@ -14,7 +14,13 @@ from pipeline_helpers import PROJECT, clean_env, make_repo
 
 from baton.pipelines.triage.fingerprints import fingerprint
 from baton.pipelines.triage.logtext import clean_log, cut_log
-from baton.pipelines.triage.parsers import InputError, parse_issue, parse_junit, parse_log, safe_test_id
+from baton.pipelines.triage.parsers import (
+    InputError,
+    parse_issue,
+    parse_junit,
+    parse_log,
+    safe_test_id,
+)
 
 
 @pytest.fixture(scope="module")
