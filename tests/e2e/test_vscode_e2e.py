@@ -385,7 +385,10 @@ def test_full_flow_parallel_modules_accepted_module_by_module(
             window.command("Group Changes By Type")
         panel.locator(".monaco-list-row", has_text="Module alpha").first.wait_for(state="visible", timeout=TIMEOUT_MS)
         panel.locator(".monaco-list-row", has_text="Module beta").first.wait_for(state="visible", timeout=TIMEOUT_MS)
-        panel.locator(".monaco-list-row", has_text="Module alpha").first.locator("input.edit-checkbox").check()
+        # a category row (the module) has no checkbox of its own: tick its file, alpha/mod.py
+        ticks = panel.locator(".monaco-list-row", has_text="alpha").filter(
+            has=window.page.locator("input.edit-checkbox"))
+        ticks.first.locator("input.edit-checkbox").check()
         panel.locator(".monaco-button", has_text="Apply").click()
         wait_until("alpha/mod.py on disk to be changed", lambda: "alpha done" in (project / "alpha" / "mod.py").read_text())
         assert (project / "beta" / "mod.py").read_text() == before, "module beta was not accepted"
