@@ -52,7 +52,7 @@ from ..sandbox import Sandbox
 from ..sandbox_pool import ClonedSandbox, SandboxPool
 from ..workspace.tools import read_tools
 from ..workspace.view import WorkspaceView
-from .common import MAX_DIFF_CHARS, Workbench, format_tests
+from .common import MAX_DIFF_CHARS, Workbench, change_limits, format_tests
 from .parallel_module import (
     ModuleFailed,
     ModuleTrace,
@@ -365,8 +365,13 @@ class ParallelRun:
             return review
 
     async def _changes_artifacts(self, changes) -> None:  # type: ignore[no-untyped-def]
+        from ..edits.limits import ChangeTooLarge
         from ..edits.render import render_apply_patch
 
+        try:  # before any artifact or review request: the merged change is still bounded
+            change_limits(self.ctx).check(changes, "the merged change")
+        except ChangeTooLarge as e:
+            raise RunFailed(str(e)) from None
         await self.ctx.artifact("changes.diff", render_unified_diff(changes) or "(no changes)\n")
         await self.ctx.artifact("changes.patch", render_apply_patch(changes) if not changes.is_empty() else "")
         await self.ctx.artifact("changes.json", changes.model_dump_json(indent=2))

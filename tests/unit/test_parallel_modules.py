@@ -338,3 +338,25 @@ async def test_plan_gate_lets_the_user_edit_the_module_list(tmp_path: Path) -> N
     assert "1. calc/a.py" in gate.seen[0] and "2. calc/b.py" in gate.seen[0] and "Files: `calc/b.py`" in gate.seen[0]
     assert [m["path"] for m in rec.extra["modules"]] == ["calc/a.py"]
     assert [e.path for e in result.changeset.edits] == ["calc/a.py"]
+
+
+async def test_a_merged_change_past_max_change_files_fails_before_its_artifacts(tmp_path: Path,
+                                                                                private_tmp: Path) -> None:
+    """Each module writes one file (within the limit); the merged change of two is over it."""
+    root = repo(tmp_path)
+    before = tree_state(root)
+    script = {"models": {
+        DECOMPOSER: [decompose("a", "b")],
+        CODER: [r for i, n in enumerate("ab", 1) for r in module_replies(n, i)],
+        REVIEWER: [approve()],
+    }}
+    server = ScriptedLLM(script)
+    with server as url:
+        result = await Engine(root, settings(root, url, max_change_files=1)).run(task(root), parallel_modules())
+    rec = result.record
+    assert rec.status is RunStatus.failed
+    assert rec.error == ("the merged change touches 2 files; at most 1 are allowed (max_change_files). "
+                         "Make a smaller change, e.g. one module at a time")
+    assert not (run_dir(root, rec.id) / "changes.diff").exists()
+    assert [r.model for r in server.requests].count(REVIEWER) == 0
+    assert tree_state(root) == before and leftovers(private_tmp) == []
