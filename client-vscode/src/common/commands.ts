@@ -48,6 +48,18 @@ export async function reportError(what: string, error: unknown, deps: Deps, comm
         }
         return;
     }
+    if (classified.kind === 'untrustedWorkspace') {
+        // The repository's baton.toml sets the endpoint or test command: VS Code's Workspace
+        // Trust (or `baton trust`) lets it take effect; granting trust re-sends the settings.
+        const choice = await vscode.window.showErrorMessage(
+            `Baton: ${classified.message}`.replace(/^Baton: Baton: /, 'Baton: '),
+            'Manage Workspace Trust',
+        );
+        if (choice === 'Manage Workspace Trust') {
+            await vscode.commands.executeCommand('workbench.trust.manage');
+        }
+        return;
+    }
     const choice = await vscode.window.showErrorMessage(describeFailure(what, error), 'Show log');
     if (choice === 'Show log') {
         deps.log.show();

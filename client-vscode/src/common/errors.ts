@@ -4,7 +4,7 @@
  * Pure: works on any thrown value, so the extension and the integration test share it.
  */
 
-export type ErrorKind = 'missingApiKey' | 'unknownCommand' | 'input' | 'other';
+export type ErrorKind = 'missingApiKey' | 'untrustedWorkspace' | 'unknownCommand' | 'input' | 'other';
 
 export interface ClassifiedError {
     kind: ErrorKind;
@@ -54,6 +54,9 @@ export function classifyError(error: unknown, command?: string): ClassifiedError
     }
     if (field(field(error, 'data'), 'reason') === 'missingApiKey' || (/\bAPI key\b/i.test(message) && /missing|not set|no /i.test(message))) {
         return { kind: 'missingApiKey', message };
+    }
+    if (field(field(error, 'data'), 'reason') === 'untrustedWorkspace') {
+        return { kind: 'untrustedWorkspace', message };
     }
     if (isUnknownCommand(error, command)) {
         return { kind: 'unknownCommand', message };

@@ -9,6 +9,15 @@ describe('classifyError', () => {
         assert.deepEqual(classifyError(error), { kind: 'missingApiKey', message: error.message });
     });
 
+    it('spots an untrusted workspace by its data.reason', () => {
+        const error = {
+            code: -32600,
+            message: 'Baton: /p/baton.toml: `base_url` comes from the workspace, which you have not trusted. …',
+            data: { reason: 'untrustedWorkspace', source: '/p/baton.toml', settings: ['base_url'] },
+        };
+        assert.deepEqual(classifyError(error), { kind: 'untrustedWorkspace', message: error.message });
+    });
+
     it('spots a missing API key by its message when data is lost', () => {
         assert.equal(classifyError(new Error('API key missing for role planner')).kind, 'missingApiKey');
         assert.equal(classifyError(new Error('The API key was rejected (401)')).kind, 'other');
