@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .errors import UsageError
 from .models import RunRecord
+from .recovery import recover
 from .store import BATON_DIR, RunNotFound, RunStore
 
 
@@ -23,7 +24,10 @@ def _store(args: argparse.Namespace) -> RunStore | None:
     if not ws.is_dir():
         raise UsageError(f"--workspace {args.workspace}: not a directory")
     store = RunStore(ws)
-    return store if store.runs_dir.is_dir() else None
+    if not store.runs_dir.is_dir():
+        return None
+    recover(store)  # runs whose process died show as interrupted, not running forever
+    return store
 
 
 def _existing(args: argparse.Namespace) -> RunStore:
@@ -70,10 +74,10 @@ def runs(args: argparse.Namespace) -> int:
     if not records:
         print("no runs yet; start one with `baton run \"TASK\"` or try `baton demo`")
         return 0
-    print(f"{'RUN':<22} {'PATTERN':<22} {'STATUS':<10} {'VERDICT':<9} {'TIME':>7}  TASK")
+    print(f"{'RUN':<22} {'PATTERN':<22} {'STATUS':<11} {'VERDICT':<9} {'TIME':>7}  TASK")
     for r in records:
         task = r.task.splitlines()[0][:60]
-        print(f"{r.id:<22} {r.pattern.value:<22} {r.status.value:<10} {r.verdict or '-':<9} {_dur(r.duration_s):>7}  {task}")
+        print(f"{r.id:<22} {r.pattern.value:<22} {r.status.value:<11} {r.verdict or '-':<9} {_dur(r.duration_s):>7}  {task}")
     return 0
 
 
@@ -132,11 +136,11 @@ def stats(args: argparse.Namespace) -> int:
     if not rows:
         print("no runs yet")
         return 0
-    print(f"{'PATTERN':<22} {'RUNS':>5} {'OK':>4} {'FAIL':>5} {'CANC':>5} {'SUCCESS':>8} {'MEAN':>7} {'P50':>7} {'P95':>7} {'TOKENS':>8} {'COST':>8}")
+    print(f"{'PATTERN':<22} {'RUNS':>5} {'OK':>4} {'FAIL':>5} {'CANC':>5} {'INTR':>5} {'SUCCESS':>8} {'MEAN':>7} {'P50':>7} {'P95':>7} {'TOKENS':>8} {'COST':>8}")
     for s in rows:
         tokens = "-" if s.mean_tokens is None else f"{s.mean_tokens:.0f}"
         cost = "-" if s.mean_cost_usd is None else f"${s.mean_cost_usd:.3f}"
-        print(f"{s.pattern:<22} {s.runs:>5} {s.succeeded:>4} {s.failed:>5} {s.cancelled:>5} {_pct(s.success_rate):>8} "
+        print(f"{s.pattern:<22} {s.runs:>5} {s.succeeded:>4} {s.failed:>5} {s.cancelled:>5} {s.interrupted:>5} {_pct(s.success_rate):>8} "
               f"{_dur(s.mean_duration_s):>7} {_dur(s.p50_duration_s):>7} {_dur(s.p95_duration_s):>7} {tokens:>8} {cost:>8}")
     return 0
 

@@ -133,9 +133,14 @@ def execute(ws: Path, settings: Settings, task: Task, pattern: Any, args: argpar
 async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args: argparse.Namespace,
                    *, apply: bool) -> int:
     from .engine import Engine
+    from .recovery import recover
 
     display = make_display(quiet=args.quiet or args.json, stream=sys.stderr)
     engine = Engine(ws, settings)
+    found = await asyncio.to_thread(recover, engine.store)  # what a killed Baton left behind
+    if not (args.quiet or args.json):
+        for run_id in found.interrupted:
+            print(f"baton: run {run_id} was interrupted (its process is gone); marked interrupted", file=sys.stderr)
     recorder = _recorder(args, ws, settings, task)
     handle = engine.start(task, pattern, subscribers=[display], recorder=recorder)
     loop = asyncio.get_running_loop()

@@ -33,6 +33,7 @@ from .models import (
     TestReport,
     utcnow,
 )
+from .owner import this_process
 from .redact import redact
 from .slots import RunSlots
 from .store import RunStore, new_run_id
@@ -101,6 +102,9 @@ class RunContext:
     _timeout: asyncio.Timeout | None = None
     _paused_at: float | None = None
     waited_s: float = 0.0  # time spent waiting for the user (the plan gate): not run duration
+    _saving: asyncio.Future[None] | None = None
+    _slots: RunSlots | None = None  # the process's concurrency slots, when it limits runs
+    _holds_slot: bool = False
 
     @property
     def workspace(self) -> Path:
@@ -115,6 +119,24 @@ class RunContext:
         self.bus.emit(EventType.handoff, f"wrote {name}", artifact=name, path=str(path))
         return path
 
+    async def checkpoint(self) -> None:
+        """Save run.json as it stands, so a run whose process dies is found with its last step
+        (recovery.py)."""
+        await self.save(self.record.model_copy(deep=True))  # copied on the loop: the thread sees no change
+
+    async def save(self, record: RunRecord) -> None:
+        """Save off the loop, after every earlier save (an older record never overwrites a newer
+        one), and to the end even when the caller is cancelled."""
+        previous = self._saving
+
+        async def save_after() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            await asyncio.to_thread(self.store.save, record)
+
+        self._saving = asyncio.ensure_future(save_after())
+        await asyncio.shield(self._saving)
+
     # -------------------------------------------------------------- steps
 
     @contextlib.asynccontextmanager
@@ -126,6 +148,7 @@ class RunContext:
         self.bus.emit(EventType.step_started, name, step=name, role=role.value if role else None)
         limit = timeout_s if timeout_s is not None else self.settings.step_timeout_s
         try:
+            await self.checkpoint()
             async with asyncio.timeout(limit):
                 yield rec
         except TimeoutError:
@@ -166,14 +189,35 @@ class RunContext:
             remaining = self._timeout.when() - loop.time()  # type: ignore[operator]
             self._timeout.reschedule(None)
         paused = time.monotonic()
+        self.release_slot()  # a run waiting for the user does not keep another run from working
         try:
-            return await self.gate.review_plan(self, plan, plan_path)
+            plan = await self.gate.review_plan(self, plan, plan_path)
         finally:
             self.waited_s += time.monotonic() - paused
             self.record.waiting_s = round(self.waited_s, 3)
             self.record.status = RunStatus.running
-            if self._timeout is not None and remaining is not None:
-                self._timeout.reschedule(loop.time() + remaining)
+        await self.acquire_slot()
+        if self._timeout is not None and remaining is not None:
+            self._timeout.reschedule(loop.time() + remaining)
+        return plan
+
+    # -------------------------------------------------------------- concurrency slots
+
+    async def acquire_slot(self) -> None:
+        """Wait for a slot (the `concurrency` setting), saying so when the run has to queue."""
+        if self._slots is None or self._holds_slot:
+            return
+        limit = self.settings.concurrency
+        if self._slots.active >= limit:
+            self.bus.emit(EventType.log, f"queued: {self._slots.active} run(s) already working "
+                          f"(concurrency = {limit})", queued=True)
+        await self._slots.acquire(limit)
+        self._holds_slot = True
+
+    def release_slot(self) -> None:
+        if self._slots is not None and self._holds_slot:
+            self._holds_slot = False
+            self._slots.release()
 
 
 class TraceWriter:
@@ -263,7 +307,7 @@ class Engine:
         for s in subscribers:
             bus.subscribe(s)
         record = RunRecord(id=rid, pattern=task.pattern, task=task.text, scope=task.scope, status=RunStatus.pending,
-                           parent_id=parent_id)
+                           parent_id=parent_id, owner=this_process())
         ctx = RunContext(id=rid, task=task, settings=settings, store=self.store, bus=bus, record=record,
                          llm=llm if llm is not None else _new_llm_client(settings, bus), overlay=dict(overlay or {}), gate=gate)
         if recorder is not None:  # `--record`: a SessionRecorder keeps the model's answers as a script
@@ -283,21 +327,15 @@ class Engine:
         ctx.bus.subscribe(trace)
         unsubscribe_budget = ctx.bus.subscribe(lambda e: self._check_budget(handle, e))
         rec.status = RunStatus.running
-        await asyncio.to_thread(self.store.save, rec)
+        await ctx.checkpoint()
         ctx.bus.emit(EventType.run_started, rec.task, pattern=rec.pattern.value, scope=ctx.task.scope.describe(),
                      models={r.value: c.model for r, c in ctx.settings.roles.items()})
         outcome: RunOutcome | None = None
         external_cancel = False
         t0 = time.monotonic()
-        holds_slot = False
+        ctx._slots = self.slots
         try:
-            if self.slots is not None:
-                limit = ctx.settings.concurrency
-                if self.slots.active >= limit:
-                    ctx.bus.emit(EventType.log, f"queued: {self.slots.active} run(s) already working "
-                                 f"(concurrency = {limit})", queued=True)
-                await self.slots.acquire(limit)
-                holds_slot = True
+            await ctx.acquire_slot()
             async with asyncio.timeout(ctx.settings.run_timeout_s) as tm:
                 ctx._timeout = tm
                 outcome = await pattern(ctx)
@@ -325,9 +363,7 @@ class Engine:
             outcome = RunOutcome(RunStatus.failed, error=msg)
         finally:
             unsubscribe_budget()
-            if holds_slot:
-                assert self.slots is not None
-                self.slots.release()
+            ctx.release_slot()
         assert outcome is not None
         rec.status = outcome.status
         rec.verdict = outcome.verdict  # type: ignore[assignment]
@@ -355,7 +391,7 @@ class Engine:
         if owns_llm and hasattr(ctx.llm, "aclose"):
             with contextlib.suppress(Exception):
                 await asyncio.shield(ctx.llm.aclose())
-        await asyncio.shield(asyncio.to_thread(self.store.save, rec))
+        await ctx.save(rec)
         result = RunResult(record=rec, changeset=outcome.changeset, plan=outcome.plan, review=outcome.review,
                            tests=outcome.tests)
         if external_cancel:

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .owner import ProcessOwner
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -438,16 +440,17 @@ class RunStatus(StrEnum):
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
+    interrupted = "interrupted"  # its process died mid-run (kill -9, a crash, a power cut); found at start-up
 
     @property
     def finished(self) -> bool:
-        return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
+        return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled, RunStatus.interrupted)
 
 
 class StepRecord(_Model):
     name: str
     role: Role | None = None
-    status: Literal["running", "succeeded", "failed", "cancelled", "skipped"] = "running"
+    status: Literal["running", "succeeded", "failed", "cancelled", "skipped", "interrupted"] = "running"
     started_at: datetime = Field(default_factory=utcnow)
     duration_s: float = 0.0
     attempts: int = 1
@@ -474,6 +477,7 @@ class RunRecord(_Model):
     artifacts: dict[str, str] = Field(default_factory=dict, description="name → absolute path")
     files_changed: list[str] = Field(default_factory=list)
     parent_id: str | None = Field(default=None, description="For sub-runs of parallel modules.")
+    owner: ProcessOwner | None = Field(default=None, description="The process running it (crash recovery).")
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @property

@@ -36,6 +36,7 @@ from .edits.testrun import DEFAULT_OUTPUT_LIMIT, DetectedTests, detect_tests, is
 from .edits.text import check_writable_text, decode_text
 from .errors import BatonError
 from .models import ChangeSet, Edit, EditKind, TestReport
+from .recovery import SANDBOX_PREFIX, write_sandbox_marker
 from .workspace.paths import is_secret_name, protected_component, resolve_inside
 
 _BINARY = object()  # marker: a binary file or a symlink, which a ChangeSet cannot express
@@ -85,8 +86,9 @@ class Sandbox:
         if not root.is_dir():
             raise SandboxError(f"{root}: the workspace root is not a directory")
         root = root.resolve()
-        sb = cls(root, Path(tempfile.mkdtemp(prefix="baton-sandbox-")).resolve(), excludes)
+        sb = cls(root, Path(tempfile.mkdtemp(prefix=SANDBOX_PREFIX)).resolve(), excludes)
         try:
+            write_sandbox_marker(sb._tmp, root)  # first: a crash from here on is cleaned up (recovery.py)
             repo = _repo_with_head(root)
             if repo is not None:
                 sb._setup_worktree(repo)
@@ -102,6 +104,7 @@ class Sandbox:
         repo_root = Path(repo.working_tree_dir or self.root).resolve()
         self.mode, self._repo_root = "worktree", repo_root
         wt = self._worktree = self._tmp / self._tmp.name  # set first: cleanup undoes a half-made one
+        write_sandbox_marker(self._tmp, self.root, repo_root)  # before git registers it in the user's repository
         for attempt in range(_ADD_ATTEMPTS):
             try:
                 with _worktree_lock(repo_root):

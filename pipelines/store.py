@@ -77,8 +77,9 @@ class PatternStats(BaseModel):
     runs: int
     finished: int
     succeeded: int
-    failed: int
+    failed: int  # interrupted runs included: a run its process died in failed its pattern
     cancelled: int
+    interrupted: int = 0
     success_rate: float | None  # succeeded / finished; None when nothing finished
     mean_duration_s: float | None
     p50_duration_s: float | None
@@ -276,6 +277,21 @@ class RunStore:
             raise RunNotFound(f"run id {run_id!r} is ambiguous ({ids}); give more of it")
         return RunRecord.model_validate_json(rows[0][0])
 
+    def unfinished(self) -> builtins.list[RunRecord]:
+        """Runs the index holds as pending, running or waiting (crash recovery checks their owners)."""
+        with self._lock:
+            rows = self._db().execute(
+                "SELECT record FROM runs WHERE status IN (?, ?, ?) ORDER BY id",
+                (RunStatus.pending.value, RunStatus.running.value, RunStatus.waiting.value),
+            ).fetchall()
+        out = []
+        for (record,) in rows:
+            try:
+                out.append(RunRecord.model_validate_json(record))
+            except ValueError:
+                continue  # a record this Baton cannot read; `baton show` reports it
+        return out
+
     def list(self, limit: int = 20, pattern: str | None = None, include_children: bool = False) -> list[RunRecord]:
         """The newest runs' full records (each run.json as indexed, validated)."""
         rows = self._recent("record", limit, pattern, include_children)
@@ -329,7 +345,8 @@ class RunStore:
                     runs=len(items),
                     finished=len(finished),
                     succeeded=n_ok,
-                    failed=sum(1 for i in finished if i[0] == RunStatus.failed),
+                    failed=sum(1 for i in finished if i[0] in (RunStatus.failed, RunStatus.interrupted)),
+                    interrupted=sum(1 for i in finished if i[0] == RunStatus.interrupted),
                     cancelled=sum(1 for i in finished if i[0] == RunStatus.cancelled),
                     success_rate=(n_ok / len(finished)) if finished else None,
                     mean_duration_s=(sum(durations) / len(durations)) if durations else None,

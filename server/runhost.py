@@ -7,40 +7,58 @@ with the runs on their own thread. Here runs have a process of their own; the se
 speaks LSP and forwards events. A run that crashes this process fails cleanly, and the next
 run starts a new one.
 
-The protocol is one JSON object per line. The server sends
-  {"op": "start", "id", "pattern": "module:function", "task", "settings", "api_key", "overlay", "gate"}
-  {"op": "cancel", "id", "reason"}      {"op": "release", "id", "plan"}      {"op": "shutdown"}
-and this process answers
-  {"kind": "event", "id", "event"}      {"kind": "result", "id", "result"}
-  {"kind": "released", "id", "ok"}      {"kind": "error", "id", "message"}
+The messages are typed (hostwire.py): one JSON object per line each way, the host's first
+line a `hello` with the protocol version. The host stops when the server goes: on stdin EOF,
+on `shutdown`, on SIGTERM, and (Linux) when its parent dies (PR_SET_PDEATHSIG), even if
+something else still holds the pipe open.
 Logs go to stderr (secrets scrubbed), which the server passes on to the editor's log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import importlib
-import json
 import logging
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from baton.pipelines import __version__
 from baton.pipelines.config import Settings
-from baton.pipelines.models import Plan, Task
-from baton.pipelines.redact import register_secret
+from baton.pipelines.models import Plan
+from baton.pipelines.redact import redact, register_secret
 from baton.pipelines.slots import RunSlots
 
+from .hostwire import (
+    PROTOCOL_VERSION,
+    TO_HOST,
+    CancelRun,
+    Hello,
+    Released,
+    ReleasePlan,
+    RunEnded,
+    RunError,
+    RunEvent,
+    Shutdown,
+    StartRun,
+    encode,
+)
+
 log = logging.getLogger("baton.server.runhost")
+PR_SET_PDEATHSIG = 1
 
 
 class Host:
     """Starts runs on request and streams their events and results to stdout."""
 
     def __init__(self, out: Any) -> None:
-        self.out = out  # the protocol stream (the original stdout)
+        self.out = out  # the protocol stream (the original stdout, binary)
         self.handles: dict[str, Any] = {}
         self.gates: dict[str, asyncio.Future[Plan]] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -48,8 +66,11 @@ class Host:
         self.stopping = asyncio.Event()
         self.slots = RunSlots()  # the `concurrency` setting: runs past it wait for a slot
 
-    def send(self, message: dict[str, Any]) -> None:
-        self.out.write(json.dumps(message, separators=(",", ":")) + "\n")
+    def send(self, message: Any, *, scrub: bool = False) -> None:
+        line = encode(message)
+        if scrub:  # events carry model text and tool output: scrubbed like the trace
+            line = redact(line.decode("utf-8")).encode("utf-8")
+        self.out.write(line)
         self.out.flush()
 
     def spawn(self, coro: Any) -> None:
@@ -59,56 +80,58 @@ class Host:
 
     # -------------------------------------------------------------- operations
 
-    async def handle(self, msg: dict[str, Any]) -> None:
-        op, run_id = msg.get("op"), msg.get("id", "")
-        if op == "start":
+    async def handle(self, msg: Any) -> None:
+        if isinstance(msg, StartRun):
             try:
-                self.start(msg)
+                await self.start(msg)
             except Exception as e:  # a bad start message or an import error: the run fails, the host lives
-                log.exception("could not start run %s", run_id)
-                self.send({"kind": "error", "id": run_id, "message": f"{type(e).__name__}: {e}"})
-        elif op == "cancel":
-            gate = self.gates.get(run_id)
+                log.exception("could not start run %s", msg.id)
+                self.send(RunError(id=msg.id, message=f"{type(e).__name__}: {e}"))
+        elif isinstance(msg, CancelRun):
+            gate = self.gates.get(msg.id)
             if gate is not None and not gate.done():
                 gate.cancel()
-            handle = self.handles.get(run_id)
+            handle = self.handles.get(msg.id)
             if handle is not None:
-                handle.cancel(msg.get("reason") or "cancelled from the editor")
-        elif op == "release":
-            gate = self.gates.get(run_id)
+                handle.cancel(msg.reason or "cancelled from the editor")
+        elif isinstance(msg, ReleasePlan):
+            gate = self.gates.get(msg.id)
             ok = gate is not None and not gate.done()
             if ok:
-                gate.set_result(Plan.model_validate(msg["plan"]))  # type: ignore[union-attr]
-            self.send({"kind": "released", "id": run_id, "ok": ok})
-        elif op == "shutdown":
+                gate.set_result(msg.plan)  # type: ignore[union-attr]
+            self.send(Released(id=msg.id, ok=ok))
+        elif isinstance(msg, Shutdown):
             self.stopping.set()
-        else:
-            log.warning("runhost: unknown message %r", op)
 
-    def start(self, msg: dict[str, Any]) -> None:
-        from baton.pipelines.engine import Engine, OverlayDoc
+    async def store_for(self, root: Path) -> Any:
+        """The root's run store; the first time, what a killed Baton left there is settled."""
+        from baton.pipelines.recovery import recover
         from baton.pipelines.store import RunStore
 
-        run_id = msg["id"]
-        module, _, name = msg["pattern"].partition(":")
+        if root not in self.stores:
+            store = RunStore(root)
+            self.stores[root] = store
+            await asyncio.to_thread(recover, store)
+        return self.stores[root]
+
+    async def start(self, msg: StartRun) -> None:
+        from baton.pipelines.engine import Engine, OverlayDoc
+
+        run_id = msg.id
+        module, _, name = msg.pattern.partition(":")
         pattern = getattr(importlib.import_module(module), name)
-        settings_data = dict(msg["settings"])
-        settings_data["api_key"] = msg.get("api_key")
-        register_secret(msg.get("api_key"))
-        settings = Settings.model_validate(settings_data)
-        task = Task.model_validate(msg["task"])
-        overlay = {p: OverlayDoc(text, version) for p, (text, version) in msg.get("overlay", {}).items()}
-        root = Path(task.scope.root)
+        register_secret(msg.api_key)
+        settings = Settings.model_validate({**msg.settings, "api_key": msg.api_key})
+        overlay = {p: OverlayDoc(text, version) for p, (text, version) in msg.overlay.items()}
+        root = Path(msg.task.scope.root)
 
         def forward(ev: Any) -> None:
-            self.send({"kind": "event", "id": run_id, "event": json.loads(ev.to_json_line())})
+            self.send(RunEvent(id=run_id, event=ev), scrub=True)
 
-        gate = _Gate(self, run_id) if msg.get("gate") else None
-        if root not in self.stores:
-            self.stores[root] = RunStore(root)
-        store = self.stores[root]
+        gate = _Gate(self, run_id) if msg.gate else None
+        store = await self.store_for(root)
         handle = Engine(root, settings, store=store, slots=self.slots).start(
-            task, pattern, run_id=run_id, subscribers=[forward], gate=gate, overlay=overlay)
+            msg.task, pattern, run_id=run_id, subscribers=[forward], gate=gate, overlay=overlay)
         self.handles[run_id] = handle
         self.spawn(self.report(run_id, handle))
 
@@ -119,15 +142,13 @@ class Host:
             return
         except Exception as e:  # the engine records its own failures; this is a bug in it
             log.exception("run %s ended with an exception", run_id)
-            self.send({"kind": "error", "id": run_id, "message": f"{type(e).__name__}: {e}"})
+            self.send(RunError(id=run_id, message=f"{type(e).__name__}: {e}"))
             return
         finally:
-            self.handles.pop(run_id, None)
+            self.handles.pop(run_id, None)  # a finished run holds no memory here
             self.gates.pop(run_id, None)
-        dump = {k: (v.model_dump(mode="json") if v is not None else None) for k, v in (
-            ("record", result.record), ("changeset", result.changeset), ("plan", result.plan),
-            ("review", result.review), ("tests", result.tests))}
-        self.send({"kind": "result", "id": run_id, "result": dump})
+        self.send(RunEnded(id=run_id, record=result.record, changeset=result.changeset, plan=result.plan,
+                           review=result.review, tests=result.tests))
 
     async def shutdown(self, grace_s: float = 10.0) -> None:
         for handle in list(self.handles.values()):
@@ -154,7 +175,21 @@ class _Gate:
             self.host.gates.pop(self.run_id, None)
 
 
-async def serve(out: Any) -> int:
+def die_with_parent(parent: int) -> bool:
+    """Ask Linux to send SIGTERM here when the parent dies (PR_SET_PDEATHSIG); then check it
+    is still alive, because it may have died before the request. False when it is gone."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+                log.warning("prctl(PR_SET_PDEATHSIG) failed (errno %s); stdin EOF alone ends this host",
+                            ctypes.get_errno())
+        except (OSError, AttributeError) as e:
+            log.warning("prctl is not available (%s); stdin EOF alone ends this host", e)
+    return os.getppid() == parent
+
+
+async def serve(out: Any, watch_parent: bool = False) -> int:
     host = Host(out)
     lines: asyncio.Queue[bytes] = asyncio.Queue()
     loop = asyncio.get_running_loop()
@@ -164,15 +199,25 @@ async def serve(out: Any) -> int:
             loop.call_soon_threadsafe(lines.put_nowait, line)
         loop.call_soon_threadsafe(lines.put_nowait, b"")
 
+    def parent_gone() -> None:
+        log.warning("the language server is gone; stopping the runs")
+        lines.put_nowait(b"")
+
+    if watch_parent:  # SIGTERM (the parent's death, or the server stopping it): stop the runs cleanly
+        try:
+            loop.add_signal_handler(signal.SIGTERM, parent_gone)
+        except (NotImplementedError, RuntimeError):
+            pass
+    host.send(Hello(protocol=PROTOCOL_VERSION, pid=os.getpid(), version=__version__))
     threading.Thread(target=read_stdin, name="runhost-stdin", daemon=True).start()
     while not host.stopping.is_set():
         line = await lines.get()
         if not line:  # the server went away: stop the runs
             break
         try:
-            msg = json.loads(line)
-        except json.JSONDecodeError:
-            log.warning("runhost: a line that is not JSON: %r", line[:200])
+            msg = TO_HOST.validate_json(line)
+        except ValidationError as e:
+            log.warning("runhost: a message it cannot read (%s): %r", e.errors()[0].get("msg"), line[:200])
             continue
         await host.handle(msg)
     await host.shutdown()
@@ -184,13 +229,19 @@ def main() -> int:
 
     # The protocol owns the original stdout; anything else that prints (a library, a stray
     # print) goes to stderr instead of corrupting it.
-    out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
-    configure_logging(sys.argv[1] if len(sys.argv) > 1 else "INFO")
-    for target in sys.argv[2:]:  # patterns to import now, while the editor is still starting up
+    args = sys.argv[1:]
+    parent = None
+    if args and args[0].startswith("--parent="):
+        parent = int(args.pop(0).partition("=")[2])
+    configure_logging(args[0] if args else "INFO")
+    if parent is not None and not die_with_parent(parent):  # first: before seconds of imports
+        return 0  # the server died while this process was starting
+    for target in args[1:]:  # patterns to import now, while the editor is still starting up
         importlib.import_module(target.partition(":")[0])
-    return asyncio.run(serve(out))
+    return asyncio.run(serve(out, watch_parent=parent is not None))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from baton.pipelines.artifacts import parse_plan_md
 from baton.pipelines.config import Settings
 from baton.pipelines.engine import OverlayDoc, RunResult
 from baton.pipelines.models import ChangeSet, Plan, RunRecord, RunStatus, Task
-from baton.pipelines.store import RunStore, new_run_id
+from baton.pipelines.store import RunNotFound, RunStore, new_run_id
 
 from .apply import send_changeset
 from .progress import ProgressReporter
@@ -28,6 +28,7 @@ from .review import FindingsBoard
 from .runproxy import RunHost, RunProxy
 
 log = logging.getLogger(__name__)
+KEEP_FINISHED = 20  # finished runs kept in memory (for their edit and findings); older ones come from the store
 
 
 @dataclass
@@ -56,8 +57,42 @@ class RunManager:
         self.runs: dict[str, ServerRun] = {}
         self.findings = FindingsBoard(ls)
         self.host = RunHost()
+        self.host.settle = self.settle
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stores: dict[Path, RunStore] = {}
+
+    async def recover(self, roots: list[Path]) -> None:
+        """Settle what a killed Baton left in these workspaces (recovery.py), off the loop."""
+        from baton.pipelines.recovery import recover_existing
+
+        for root in roots:
+            try:
+                await asyncio.to_thread(recover_existing, root)
+            except Exception:
+                log.exception("crash recovery in %s failed", root)
+
+    async def settle(self, records: list[Any]) -> dict[str, Any]:
+        """The run host died with these runs in flight: mark them interrupted and remove their
+        sandboxes, then answer the records as stored."""
+        from baton.pipelines.recovery import recover
+
+        out: dict[str, Any] = {}
+        for root in sorted({Path(r.scope.root) for r in records}):
+            store = self.store(root)
+            await asyncio.to_thread(recover, store)
+            for rec in records:
+                if Path(rec.scope.root) == root:
+                    try:
+                        out[rec.id] = await asyncio.to_thread(store.get, rec.id)
+                    except RunNotFound:
+                        continue  # it never reached the store (died while starting)
+        return out
+
+    def prune(self) -> None:
+        """Forget all but the KEEP_FINISHED newest finished runs (bounded over a long session)."""
+        finished = [r for r in self.runs.values() if r.done.is_set()]
+        for run in finished[: max(0, len(finished) - KEEP_FINISHED)]:
+            del self.runs[run.id]
 
     def warm_up(self, *patterns: str) -> None:
         """Start the run host now, importing the patterns, so the first run does not wait for it."""
@@ -126,7 +161,9 @@ class RunManager:
         """A run from an earlier session (or the CLI), so its edit can be sent again."""
         run = ServerRun(id=rec.id, task_text=rec.task, workspace=Path(rec.scope.root), versions={})
         run.reporter = ProgressReporter(self.ls, run, self.spawn)
+        run.done.set()  # it is not running here: prunable like any finished run
         self.runs[run.id] = run
+        self.prune()
         return run
 
     def get(self, run_id: str) -> ServerRun | None:
@@ -190,6 +227,7 @@ class RunManager:
                 self.ls.window_show_message(lsp.ShowMessageParams(type=kind, message=f"Baton run {run.id}: {summary}"))
         finally:
             run.done.set()
+            self.prune()
 
     async def send_edit(self, run: ServerRun, cs: ChangeSet) -> Any:
         assert run.reporter is not None
@@ -218,9 +256,9 @@ class RunManager:
             self.findings.publish(run.id, run.workspace, review.findings, proposed, outcome.texts)
         return outcome
 
-    async def shutdown(self) -> None:
-        """Cancel every run, give them up to 10 s to record it, and stop the run host."""
-        await self.host.shutdown(grace_s=10)
+    async def shutdown(self, grace_s: float = 10.0) -> None:
+        """Cancel every run, give them up to `grace_s` to record it, and stop the run host."""
+        await self.host.shutdown(grace_s=grace_s)
 
 
 def _descriptions(plan: Plan | None, cs: ChangeSet) -> dict[str, str]:

@@ -22,6 +22,7 @@ from .options import clean_options, settings_for
 from .progress import supports_configuration, supports_show_document
 from .review import DISMISS_COMMAND
 from .runs import RunManager
+from .stdio import serve_stdio
 
 log = logging.getLogger("baton.server")
 CONFIGURATION_WAIT_S = 10.0  # how long a command waits for the client's first workspace/configuration answer
@@ -129,6 +130,7 @@ def create_server() -> BatonServer:
     @server.feature(lsp.INITIALIZED)
     async def on_initialized(ls: BatonServer, params: lsp.InitializedParams) -> None:
         ls.runs.warm_up(*commands.PATTERNS.values())
+        ls.runs.spawn(ls.runs.recover(ls.workspace_roots()))  # runs a killed Baton left `running`
         try:
             if not ls.options and supports_configuration(ls):
                 await ls.pull_configuration()
@@ -194,9 +196,8 @@ def run_server(tcp: str | None = None, log_level: str = "INFO") -> int:
             print(f"baton-lsp: --tcp expects HOST:PORT, got {tcp!r}", file=sys.stderr)
             return 2
         server.start_tcp(host or "127.0.0.1", int(port))
-    else:
-        server.start_io()
-    return 0
+        return 0
+    return serve_stdio(server)
 
 
 __all__ = ["BatonServer", "configure_logging", "create_server", "run_server"]

@@ -288,7 +288,7 @@ async def wait_finished(client: LanguageClient, run_id: str) -> dict[str, Any]:
     """Wait for the run's terminal baton/runUpdate; returns it."""
     def done() -> dict[str, Any] | None:
         for u in run_updates(client, run_id):
-            if u["status"] in ("succeeded", "failed", "cancelled"):
+            if u["status"] in ("succeeded", "failed", "cancelled", "interrupted"):
                 return u
         return None
 

@@ -56,9 +56,13 @@ async def test_a_dead_run_host_fails_its_runs_and_the_next_run_gets_a_new_one(tm
     os.kill(host, signal.SIGKILL)
 
     final = await wait_finished(client, first)
-    assert final["status"] == "failed" and "run process exited unexpectedly" in final["message"]
-    await wait_until("the failure message", lambda: any(first in m.message and "exited unexpectedly" in m.message
+    assert final["status"] == "interrupted"
+    assert final["message"] == f"the process that ran it (pid {host} on {os.uname().nodename}) ended without " \
+                               "finishing it; last step: plan"
+    await wait_until("the failure message", lambda: any(first in m.message and "interrupted" in m.message
                                                         for m in client.messages))
+    stored = json.loads((root / ".baton" / "runs" / first / "run.json").read_text())
+    assert stored["status"] == "interrupted" and stored["error"] == final["message"]
     assert state.edit_requests == [] and tree(root) == original
 
     second = (await execute(client, "baton.planImplementReview", {"task": "Add top_words."}))["runId"]
@@ -66,7 +70,7 @@ async def test_a_dead_run_host_fails_its_runs_and_the_next_run_gets_a_new_one(tm
     await wait_until("the edit", state.applied.is_set)
     assert run_host_pid(client._server.pid) not in (None, host)
     runs = {r["runId"]: r["status"] for r in (await execute(client, "baton.listRuns", {}))["runs"]}
-    assert runs == {first: "failed", second: "succeeded"}
+    assert runs == {first: "interrupted", second: "succeeded"}
 
 
 async def test_shutdown_cancels_runs_in_flight_and_leaves_no_process(tmp_path, scripted, editor):
@@ -86,3 +90,49 @@ async def test_shutdown_cancels_runs_in_flight_and_leaves_no_process(tmp_path, s
     assert record["status"] == "cancelled" and "shutting down" in record["error"]
     await wait_until("the model call to be dropped", lambda: llm.requests[0].outcome == "client-disconnected")
     assert state.edit_requests == []
+
+
+def git_files(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in (root / ".git").rglob("*") if p.is_file()}
+
+
+async def test_a_run_host_killed_mid_run_leaves_no_sandbox(tmp_path, scripted, editor):
+    """kill -9 of the run host while the implementer works in its git worktree: the server marks
+    the run interrupted (last step: implement), removes the worktree and its temp folder."""
+    import subprocess
+
+    from lsp_session import server_env
+
+    root = make_project(tmp_path / "proj")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    script = session()
+    script["t-coder"] = [script["t-coder"][0], {"fault": {"hang": True}}]  # patch applied, then the model hangs
+    llm = scripted(script)
+    client, state = await editor([root], "visual-studio-code", options(llm.url), env=server_env(TMPDIR=str(tmp)))
+    original = tree(root)
+    git_before = git_files(root)
+
+    def worktrees() -> int:
+        return subprocess.run(["git", "--no-optional-locks", "worktree", "list", "--porcelain"], cwd=root,
+                              capture_output=True, text=True, check=True).stdout.count("worktree ")
+
+    run_id = (await execute(client, "baton.planImplementReview", {"task": "Add top_words."}))["runId"]
+    await wait_until("the implementer call to hang",
+                     lambda: any(r.model == "t-coder" and r.outcome == "hanging" for r in llm.requests))
+    assert worktrees() == 2 and [p.name for p in tmp.iterdir() if p.name.startswith("baton-sandbox-")]
+    host = run_host_pid(client._server.pid)
+    assert host is not None
+    os.kill(host, signal.SIGKILL)
+
+    final = await wait_finished(client, run_id)
+    assert final["status"] == "interrupted" and final["message"].endswith("; last step: implement")
+    record = json.loads((root / ".baton" / "runs" / run_id / "run.json").read_text())
+    assert record["status"] == "interrupted"
+    assert [(s["name"], s["status"]) for s in record["steps"]] == [("plan", "succeeded"), ("implement", "interrupted")]
+    assert worktrees() == 1 and [p.name for p in tmp.iterdir() if p.name.startswith("baton-sandbox-")] == []
+    assert tree(root) == original and state.edit_requests == []
+    assert git_files(root) == git_before  # byte for byte: the worktree's admin folder is gone too

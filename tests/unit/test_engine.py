@@ -227,3 +227,70 @@ async def test_a_run_cancelled_while_queued_gives_its_turn_back(tmp_path):
     await first.wait()
     third = engine.start(Task(text="three", scope=Scope(root=str(tmp_path))), quick, llm=Accounting())
     assert (await third.wait()).record.status is RunStatus.succeeded and slots.active == 0
+
+
+async def test_a_run_at_the_plan_gate_gives_its_slot_to_a_queued_run(tmp_path):
+    from baton.pipelines.slots import RunSlots
+
+    settings = load_settings(tmp_path, overrides={"concurrency": 1}, env={})
+    slots = RunSlots()
+    engine = Engine(tmp_path, settings, slots=slots)
+    gate_open = asyncio.Event()
+    order: list[str] = []
+
+    class Gate:
+        async def review_plan(self, ctx, plan, path):
+            order.append("gated waiting")
+            await gate_open.wait()
+            return plan
+
+    async def gated(ctx):
+        await ctx.wait_for_plan("the plan", tmp_path / "plan.md")
+        order.append("gated implementing")
+        return RunOutcome(RunStatus.succeeded)
+
+    other_may_finish = asyncio.Event()
+
+    async def other(ctx):
+        order.append("other started")
+        await other_may_finish.wait()
+        order.append("other finished")
+        return RunOutcome(RunStatus.succeeded)
+
+    first = engine.start(Task(text="one", scope=Scope(root=str(tmp_path))), gated, llm=Accounting(), gate=Gate())
+    await until(lambda: order == ["gated waiting"])
+    assert slots.active == 0  # waiting for the user holds no slot
+    second = engine.start(Task(text="two", scope=Scope(root=str(tmp_path))), other, llm=Accounting())
+    await until(lambda: order == ["gated waiting", "other started"])  # not queued behind the gate
+    gate_open.set()  # the user continues while the other run works: the gated run queues for its slot
+    await until(lambda: len(slots._waiters) == 1)
+    assert order == ["gated waiting", "other started"] and slots.active == 1
+    other_may_finish.set()
+    assert (await second.wait()).record.status is RunStatus.succeeded
+    assert (await first.wait()).record.status is RunStatus.succeeded
+    assert order == ["gated waiting", "other started", "other finished", "gated implementing"]
+    assert slots.active == 0
+
+
+async def test_run_json_names_the_owner_and_the_step_in_progress(tmp_path):
+    import os
+
+    from baton.pipelines.models import RunRecord
+
+    engine, task = make(tmp_path)
+    inside = asyncio.Event()
+    finish = asyncio.Event()
+
+    async def pattern(ctx):
+        async with ctx.step("implement", Role.implementer):
+            inside.set()
+            await finish.wait()
+        return RunOutcome(RunStatus.succeeded)
+
+    handle = engine.start(task, pattern, llm=Accounting())
+    await inside.wait()
+    saved = RunRecord.model_validate_json((tmp_path / ".baton" / "runs" / handle.id / "run.json").read_text())
+    assert saved.status is RunStatus.running and saved.owner is not None and saved.owner.pid == os.getpid()
+    assert [(s.name, s.status) for s in saved.steps] == [("implement", "running")]
+    finish.set()
+    assert (await handle.wait()).record.status is RunStatus.succeeded

@@ -173,7 +173,7 @@ export function parseFlag(command: string, value: unknown, key: string): boolean
     return objectAnswer(command, value)[key] === true;
 }
 
-export type RunStatus = 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled';
+export type RunStatus = 'running' | 'waiting' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 export type Verdict = 'approved' | 'rejected' | null;
 
 export interface RunSummary {
@@ -288,6 +288,7 @@ const STATUS_ICONS: Record<string, string> = {
     succeeded: '$(pass)',
     failed: '$(error)',
     cancelled: '$(circle-slash)',
+    interrupted: '$(debug-disconnect)',
 };
 
 /** A quick-pick row for a run: status icon + task, then pattern, status, verdict and duration. */

@@ -28,8 +28,8 @@ export interface TrackedRun {
     seq: number;
 }
 
-const STATUSES: readonly string[] = ['running', 'waiting', 'succeeded', 'failed', 'cancelled'];
-const TERMINAL: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled'];
+const STATUSES: readonly string[] = ['running', 'waiting', 'succeeded', 'failed', 'cancelled', 'interrupted'];
+const TERMINAL: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled', 'interrupted'];
 
 export function isTerminal(status: RunStatus): boolean {
     return TERMINAL.includes(status);

@@ -55,9 +55,9 @@ export class RunStatusView implements vscode.Disposable {
                         void vscode.commands.executeCommand(CLIENT_COMMANDS.cancel, run.runId);
                     }
                 });
-        } else if (run.status === 'failed') {
+        } else if (run.status === 'failed' || run.status === 'interrupted') {
             void vscode.window
-                .showErrorMessage(`Baton: run ${label} failed${run.message ? `: ${run.message}` : ''}. Nothing was written.`, 'Show log')
+                .showErrorMessage(`Baton: run ${label} ${run.status}${run.message ? `: ${run.message}` : ''}. Nothing was written.`, 'Show log')
                 .then((choice) => {
                     if (choice === 'Show log') {
                         void vscode.commands.executeCommand(CLIENT_COMMANDS.showLog);
