@@ -96,20 +96,36 @@ async def test_requests_are_answered_while_runs_wait_on_the_model_and_cancel_wor
     assert await execute(client, "baton.cancelRun", {"runId": ids[a]}) == {"cancelled": False}
 
 
-async def test_concurrency_setting_queues_the_second_run_until_the_first_ends(tmp_path, scripted, editor):
+async def test_concurrency_setting_queues_runs_but_not_behind_the_plan_gate(tmp_path, scripted, editor):
     a, b = two_folders(tmp_path)
-    llm = scripted({**session("a"), **session("b")})
-    client, _ = await editor([a, b], "visual-studio-code", options(llm.url, prefix=None, concurrency=1))
-    first = (await execute(client, "baton.planImplementReview",
-                           {"task": "Add top_words.", "scope": a.as_uri(), "confirmPlan": True}))["runId"]
-    await wait_until("the plan gate", lambda: any(u["status"] == "waiting" for u in run_updates(client, first)))
-    second = (await execute(client, "baton.planImplementReview", {"task": "Add top_words.", "scope": b.as_uri()}))["runId"]
-    await wait_until("the second run queued",
-                     lambda: any("queued" in (u.get("message") or "") for u in run_updates(client, second)))
+    c = make_project(tmp_path / "c", baton_toml=folder_models_toml("c"))
+    hanging = session("a")
+    hanging["a-planner"] = [{"fault": {"hang": True}}]  # the working run holds its slot until cancelled
+    llm = scripted({**hanging, **session("b"), **session("c")})
+    client, _ = await editor([a, b, c], "visual-studio-code", options(llm.url, prefix=None, concurrency=1))
+
+    async def start(root, **extra):
+        return (await execute(client, "baton.planImplementReview",
+                              {"task": "Add top_words.", "scope": root.as_uri(), **extra}))["runId"]
+
+    # a run waiting at the plan gate holds no slot: the next run works at once
+    gated = await start(c, confirmPlan=True)
+    await wait_until("the plan gate", lambda: any(u["status"] == "waiting" for u in run_updates(client, gated)))
+    working = await start(a)
+    await wait_until("the working run's model call",
+                     lambda: any(r.model.startswith("a-") and r.outcome == "hanging" for r in llm.requests))
+    # the one slot is taken by a run that works: the next one queues and calls no model
+    queued = await start(b)
+    await wait_until("the third run queued",
+                     lambda: any("queued" in (u.get("message") or "") for u in run_updates(client, queued)))
     assert not any(r.model.startswith("b-") for r in llm.requests), "the queued run called its model"
-    assert (await execute(client, "baton.continueRun", {"runId": first}))["continued"] is True
-    assert (await wait_finished(client, first))["status"] == "succeeded"
-    assert (await wait_finished(client, second))["status"] == "succeeded"
+    assert not any("queued" in (u.get("message") or "") for u in run_updates(client, working))
+    assert (await execute(client, "baton.cancelRun", {"runId": working})) == {"cancelled": True}
+    assert (await wait_finished(client, working))["status"] == "cancelled"
+    assert (await wait_finished(client, queued))["status"] == "succeeded"
+    assert (await execute(client, "baton.continueRun", {"runId": gated}))["continued"] is True
+    assert (await wait_finished(client, gated))["status"] == "succeeded"
     b_requests = [i for i, r in enumerate(llm.requests) if r.model.startswith("b-")]
     a_requests = [i for i, r in enumerate(llm.requests) if r.model.startswith("a-")]
     assert b_requests and min(b_requests) > max(a_requests)
+
