@@ -103,9 +103,12 @@ def triage(args: argparse.Namespace) -> int:
 async def _execute(ws: Path, settings: Any, task: Task, args: argparse.Namespace) -> int:
     from .engine import Engine
     from .patterns.triage_fix_validate import triage_fix_validate
+    from .recovery import recover
 
     display = make_display(quiet=args.quiet or args.json, stream=sys.stderr)
-    handle = Engine(ws, settings).start(task, triage_fix_validate, subscribers=[display])
+    engine = Engine(ws, settings)
+    await asyncio.to_thread(recover, engine.store)  # what a killed Baton left behind (runs, sandboxes)
+    handle = engine.start(task, triage_fix_validate, subscribers=[display])
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
