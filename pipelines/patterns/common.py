@@ -16,6 +16,7 @@ from ..edits.render import render_apply_patch
 from ..edits.tools import edit_tools
 from ..engine import RunContext, RunFailed
 from ..events import EventType
+from ..executor import Executor, LocalExecutor
 from ..models import ChangeSet, TestReport
 from ..sandbox import Sandbox
 from ..tools import Tool, ToolError
@@ -126,6 +127,7 @@ class Workbench:
     repo_map: str
     context: str
     _last_changes: ChangeSet | None = field(default=None)
+    executor: Executor = field(default_factory=LocalExecutor)  # every sandbox comes from the executor
 
     @classmethod
     async def open(cls, ctx: RunContext) -> Workbench:
@@ -147,7 +149,7 @@ class Workbench:
     @contextlib.asynccontextmanager
     async def sandbox(self) -> AsyncIterator[SandboxBench]:
         overlay_text = {p: d.text for p, d in self.ctx.overlay.items()}
-        async with Sandbox.create(self.ctx.workspace, overlay_text, excludes=self.ctx.settings.exclude) as sb:
+        async with self.executor.sandbox(self.ctx.workspace, overlay_text, self.ctx.settings.exclude) as sb:
             view = WorkspaceView(sb.path, self.ctx.task.scope, excludes=self.ctx.settings.exclude,
                                  max_file_bytes=self.ctx.settings.max_file_bytes)
             yield SandboxBench(self.ctx, sb, view)
