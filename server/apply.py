@@ -33,6 +33,7 @@ class ApplyOutcome:
     skipped_ops: list[str] = field(default_factory=list)
     failure_reason: str | None = None
     hunks: int = 0
+    declined: bool = False  # the editor said no without a reason: the user discarded the change
     texts: dict[str, str] = field(default_factory=dict)  # path → text the editor now has (applied only)
 
 
@@ -165,6 +166,7 @@ async def send_changeset(
         moved = [p for p, v in versions.items()
                  if (doc := open_document(ls, root, p)) is not None and v is not None and doc.version != v]
         if not moved:
+            outcome.declined = not result.failure_reason
             break
         log.info("edit refused with stale documents %s; rebasing", moved)
         cs, versions, left = await rebase(ls, root, cs)

@@ -32,6 +32,8 @@ from baton.pipelines.models import (
 from baton.pipelines.store import RunNotFound, RunSummary
 from baton.pipelines.trust import WorkspaceNotTrusted
 
+from .progress import baton_capability
+
 T = TypeVar("T", bound=BaseModel)
 Handler = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -458,10 +460,12 @@ def install(server: Any) -> None:
         store = ls.runs.store(roots[0])
         await asyncio.to_thread(store.ensure)
         stats = await asyncio.to_thread(store.stats)
-        text = render_stats_md(stats)
-        await asyncio.to_thread(store.base.joinpath("stats.md").write_text, text, "utf-8")
-        uri = store.base.joinpath("stats.md").as_uri()
-        await ls.show_document(uri)
+        uri: str | None = None
+        if not baton_capability(ls, "statsView"):  # Baton's extension draws its own view from the answer
+            text = render_stats_md(stats)
+            await asyncio.to_thread(store.base.joinpath("stats.md").write_text, text, "utf-8")
+            uri = store.base.joinpath("stats.md").as_uri()
+            await ls.show_document(uri)
         return {"uri": uri, "stats": [{"pattern": s.pattern, "runs": s.runs, "successRate": s.success_rate,
                                        "meanDurationS": s.mean_duration_s, "p50DurationS": s.p50_duration_s,
                                        "p95DurationS": s.p95_duration_s, "finished": s.finished,
