@@ -33,7 +33,9 @@ async def test_continue_with_an_edited_plan_after_a_broken_one(tmp_path, scripte
     run_id = await start_gated_run(client, state, llm)
     plan_md = root / ".baton" / "runs" / run_id / "plan.md"
     assert [d.uri for d in client.shown_documents] == [plan_md.as_uri()]
-    assert any(run_id in m.message and "Continue run" in m.message for m in client.messages)
+    await wait_until("the plan-ready message", lambda: any(
+        m.message.startswith("Baton “") and "the plan is ready" in m.message and "baton.continueRun" in m.message
+        for m in client.messages))
     assert {r.model for r in llm.requests} == {"t-planner"}  # nothing after planning yet
 
     # a plan.md without its Steps section is refused with the reason; the run keeps waiting

@@ -115,7 +115,7 @@ async def test_a_rejected_run_sends_no_edit_until_asked(tmp_path, scripted, edit
     final = await wait_finished(client, run_id)
     assert (final["status"], final["verdict"]) == ("failed", "rejected")
     msg = await wait_until("the failure message",
-                           lambda: next((m for m in client.messages if run_id in m.message), None))
+                           lambda: next((m for m in client.messages if "“Add top_words.”" in m.message), None))
     assert msg.type == lsp.MessageType.Error and "rejected" in msg.message
     assert state.edit_requests == [] and tree(root) == original
     # the proposal is kept: the user may still look at it and apply it

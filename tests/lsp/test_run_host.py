@@ -57,8 +57,8 @@ async def test_a_dead_run_host_fails_its_runs_and_the_next_run_gets_a_new_one(tm
 
     final = await wait_finished(client, first)
     assert final["status"] == "failed" and "run process exited unexpectedly" in final["message"]
-    await wait_until("the failure message", lambda: any(first in m.message and "exited unexpectedly" in m.message
-                                                        for m in client.messages))
+    await wait_until("the failure message", lambda: any("“Add top_words.”" in m.message and "exited unexpectedly"
+                                                        in m.message for m in client.messages))
     assert state.edit_requests == [] and tree(root) == original
 
     second = (await execute(client, "baton.planImplementReview", {"task": "Add top_words."}))["runId"]
