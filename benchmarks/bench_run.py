@@ -114,7 +114,7 @@ def report(title: str, runs: list[dict[str, float]], start: float, test: float) 
     fl = start + test
     orchestration = med["wall"] - med["tests"] - med["model calls"]
     print(f"\n{title} (median of {len(runs)})")
-    print(f"| phase | seconds |\n| --- | ---: |")
+    print("| phase | seconds |\n| --- | ---: |")
     for k in ("start-up", "before the first model call", "tests", "model calls", "rest of the run", "exit", "wall"):
         print(f"| {k} | {med[k]:.2f} |")
     print(f"| test runs per run | {med['test runs']:.0f} |")
