@@ -100,7 +100,9 @@ async def test_findings_come_back_after_a_restart_while_the_file_is_unchanged(tm
     run_id = (await execute(client, "baton.planImplementReview", {"task": TASK}))["runId"]
     await wait_finished(client, run_id)
     first = await wait_until("the findings", lambda: client.diagnostics.get(stats_uri))
-    saved = json.loads((root / ".baton" / "runs" / run_id / "findings.json").read_text())
+    saved_at = root / ".baton" / "runs" / run_id / "findings.json"
+    await wait_until("findings.json", saved_at.is_file)  # written off the loop, after the publish
+    saved = json.loads(saved_at.read_text())
     assert list(saved["files"]) == ["textkit/stats.py"]
 
     again, _ = await editor([root], options=options(llm.url))  # a window reload: a new server
