@@ -36,6 +36,8 @@ def _common_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--test-command", help="test command run in the sandbox (default: detect pytest)")
     g.add_argument("--run-timeout", type=float, metavar="SECONDS", help="wall-time limit of the run")
     g.add_argument("--budget-tokens", type=int, help="stop the run past this many tokens")
+    g.add_argument("--sandbox", choices=("auto", "bwrap", "sandbox-exec", "none"),
+                   help="OS sandbox for the tests the model wrote (default auto; none runs them unconfined)")
 
 
 def record_argument(p: argparse.ArgumentParser) -> None:
@@ -74,6 +76,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         o["run_timeout_s"] = args.run_timeout
     if args.budget_tokens is not None:
         o["budget_tokens"] = args.budget_tokens
+    if getattr(args, "sandbox", None):
+        o["sandbox"] = args.sandbox
     return o
 
 

@@ -39,6 +39,8 @@ class PlainDisplay:
             self._line(ev.message[:200])
         elif t is EventType.run_finished:
             self._line(f"run finished: {ev.message}")
+        elif t is EventType.log and ev.data.get("warning"):
+            self._line(f"warning: {ev.message}")
 
     def close(self) -> None:
         pass
@@ -87,8 +89,11 @@ class LiveDisplay(PlainDisplay):
 
 
 class NullDisplay:
+    """Quiet: only warnings (an unconfined run says so every time), on stderr."""
+
     def __call__(self, ev: Event) -> None:
-        pass
+        if ev.type is EventType.log and ev.data.get("warning"):
+            print(f"warning: {ev.message}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         pass

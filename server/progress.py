@@ -225,6 +225,9 @@ class ProgressReporter:
                       "(baton.continueRun) or cancel it (baton.cancelRun).")
         elif t is EventType.failure:
             self.log(f"failure: {ev.message}", lsp.MessageType.Warning)
+        elif t is EventType.log and ev.data.get("warning"):
+            self.log(ev.message, lsp.MessageType.Warning)
+            self.ls.window_show_message(lsp.ShowMessageParams(type=lsp.MessageType.Warning, message=f"Baton: {ev.message}"))
         elif t is EventType.log:
             self.log(ev.message)
             milestone = ev.data.get("milestone")
