@@ -35,12 +35,12 @@ class PlainDisplay:
             self._line(f"retrying model call: {ev.message or ev.data.get('cause', '')}")
         elif t is EventType.handoff:
             self._line(f"wrote {ev.data.get('artifact')}")
+        elif t is EventType.log and ev.data.get("warning"):
+            self._line(f"warning: {ev.message}")
         elif t is EventType.log:
             self._line(ev.message[:200])
         elif t is EventType.run_finished:
             self._line(f"run finished: {ev.message}")
-        elif t is EventType.log and ev.data.get("warning"):
-            self._line(f"warning: {ev.message}")
 
     def close(self) -> None:
         pass
