@@ -96,7 +96,7 @@ class Settings(_Strict):
     step_timeout_s: float = Field(default=900.0, gt=0)
     run_timeout_s: float = Field(default=3600.0, gt=0)
 
-    max_retries: int = Field(default=4, ge=0, le=20, description="Retries of one model call on 429/5xx/timeouts.")
+    max_retries: int = Field(default=6, ge=0, le=20, description="Retries of one model call on 429/5xx/timeouts.")
     retry_base_delay_s: float = Field(default=0.5, ge=0)
     retry_max_delay_s: float = Field(default=30.0, ge=0)
     max_turns: int = Field(default=40, ge=1, description="Tool-calling turns per agent.")

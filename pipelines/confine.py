@@ -141,8 +141,8 @@ def resolve_confinement_sync(mode: SandboxMode, *, network: bool = False, test_e
         raise SandboxUnavailable(
             "model-written code (the test command) runs only in an OS sandbox, and none was found: "
             f"{INSTALL_HINT}. To run it unconfined at your own risk, set sandbox = \"none\" in your own "
-            "settings (environment BATON_SANDBOX=none, a command-line flag or your editor's user settings; "
-            "a repository cannot set it)")
+            "settings (environment BATON_SANDBOX=none, `baton run --sandbox none`, or your editor's user "
+            "settings; a repository cannot set it)")
     problem = _probe_bwrap(bwrap)
     if problem is not None:
         raise SandboxUnavailable(

@@ -456,4 +456,4 @@ def _read_path(path: Path) -> object:
     try:
         return _as_text(path.read_bytes())
     except OSError as e:
-        raise EditError(f"{path}: cannot be read in the sandbox ({e.strerror})") from None
+        raise EditError(f"{path.name}: a file in the sandbox cannot be read ({e.strerror})") from None
