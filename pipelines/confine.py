@@ -5,7 +5,8 @@ command runs inside an OS sandbox: on Linux bubblewrap (`bwrap`), on macOS `sand
 The file system is read-only except the sandbox folder and a private HOME and TMPDIR; the
 user's repository (its `.git` included), the real HOME and the shared temp folders are
 hidden behind empty tmpfs mounts (the interpreter and virtualenvs inside them are put back
-read-only); the worktree's `.git` link is read-only; there is no network unless the user
+read-only); the worktree's `.git` link (it names the user's `.git`) is masked by an empty
+read-only file; there is no network unless the user
 sets `sandbox_network = true`; a new session and PID namespace die with Baton. The
 environment is an allowlist: PATH, locale, TERM, the private HOME/TMPDIR, what the
 project needs (PYTHONPATH) and the names the user lists in `test_env`.
@@ -69,7 +70,7 @@ class Layout:
     tmp: Path
     hidden: tuple[Path, ...] = ()  # empty and read-only inside, except the scratch ones
     scratch: tuple[Path, ...] = ()  # hidden but writable (a private /tmp)
-    readonly: tuple[Path, ...] = ()  # bound read-only over a writable place (the worktree's .git link)
+    masked: tuple[Path, ...] = ()  # files replaced by an empty read-only one (the worktree's .git link)
     reexposed: tuple[Path, ...] = ()
 
 
@@ -141,8 +142,8 @@ def resolve_confinement_sync(mode: SandboxMode, *, network: bool = False, test_e
         raise SandboxUnavailable(
             "model-written code (the test command) runs only in an OS sandbox, and none was found: "
             f"{INSTALL_HINT}. To run it unconfined at your own risk, set sandbox = \"none\" in your own "
-            "settings (environment BATON_SANDBOX=none, `baton run --sandbox none`, or your editor's user "
-            "settings; a repository cannot set it)")
+            "settings (environment BATON_SANDBOX=none, `baton run --sandbox none`, your ~/.config/baton/config.toml "
+            "or your editor's user settings; from a repository's baton.toml it needs `baton trust`)")
     problem = _probe_bwrap(bwrap)
     if problem is not None:
         raise SandboxUnavailable(
@@ -176,7 +177,7 @@ def build_layout(
     home: Path,
     tmp: Path,
     user_paths: Iterable[Path],
-    readonly: Iterable[Path] = (),
+    masked: Iterable[Path] = (),
     command: str | None = None,
 ) -> Layout:
     """Hide the user's repository (and git dirs), the real HOME and the shared temp folders;
@@ -196,9 +197,12 @@ def build_layout(
     if program is not None:  # the test command's own interpreter (a Poetry or uv virtualenv)
         venv = next((p for p in program.parents[:3] if (p / "pyvenv.cfg").is_file()), None)
         candidates.append(venv or program)
-    reexposed = [c for c in _unique(candidates) if c.exists() and any(_inside(c, h) for h in hidden)]
+    # strictly inside a hidden folder, never one of them or above one (a PATH entry such as `.`
+    # or the repository's root would undo the hiding)
+    reexposed = [c for c in _unique(candidates) if c.exists() and any(_inside(c, h) for h in hidden)
+                 and not any(_inside(h, c) for h in hidden)]
     return Layout(cwd=cwd, writable=tuple(_unique(writable)), home=home, tmp=tmp, hidden=tuple(hidden),
-                  scratch=tuple(scratch), readonly=tuple(readonly), reexposed=tuple(reexposed))
+                  scratch=tuple(scratch), masked=tuple(masked), reexposed=tuple(reexposed))
 
 
 def _program(command: str | None) -> Path | None:
@@ -247,9 +251,9 @@ def bwrap_args(layout: Layout, *, network: bool) -> list[str]:
         args += ["--ro-bind", str(r), str(r)]
     for w in sorted({*layout.writable, layout.home, layout.tmp}, key=lambda p: len(p.parts)):
         args += ["--bind", str(w), str(w)]
-    for f in layout.readonly:
-        if f.exists():
-            args += ["--ro-bind", str(f), str(f)]
+    for f in layout.masked:  # its content would name the user's .git; empty, it names nothing
+        if f.is_file():
+            args += ["--ro-bind", "/dev/null", str(f)]
     for h in reversed(hidden):  # last: the binds above needed their mount points made first
         if h not in layout.scratch:
             args += ["--remount-ro", str(h)]
@@ -273,8 +277,8 @@ def sandbox_exec_profile(layout: Layout, *, network: bool) -> str:
         lines.append("(deny file-read* " + " ".join(f"(subpath {q(h)})" for h in layout.hidden) + ")")
     back = [*layout.reexposed, *writable]
     lines.append("(allow file-read* " + " ".join(f"(subpath {q(r)})" for r in back) + ")")
-    for f in layout.readonly:
-        lines.append(f"(deny file-write* (literal {q(f)}))")
+    for f in layout.masked:
+        lines.append(f"(deny file-read* file-write* (literal {q(f)}))")
     if not network:
         lines += ["(deny network-outbound (remote ip))", "(deny network-inbound (local ip))"]
     return "\n".join(lines) + "\n"

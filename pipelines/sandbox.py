@@ -11,7 +11,7 @@ without the inherited GIT_DIR / GIT_INDEX_FILE / GIT_WORK_TREE / … a git hook 
 
 The test command runs confined (pipelines/confine.py): only the sandbox folder and a private
 HOME/TMPDIR are writable, the user's repository and its `.git` are hidden, the worktree's
-`.git` link is read-only, its output is scrubbed of known secrets and of the sandbox's
+`.git` link is masked (empty, read-only), its output is scrubbed of known secrets and of the sandbox's
 absolute paths (the model sees workspace-relative paths).
 """
 
@@ -106,6 +106,7 @@ class Sandbox:
         try:
             for sub in ("home", "tmp", "out"):
                 (sb._private / sub).mkdir(parents=True)
+            _write_git_identity(sb._private / "home")
             repo = _repo_with_head(root)
             if repo is not None:
                 sb._setup_worktree(*repo)
@@ -274,9 +275,9 @@ class Sandbox:
 
     def _layout(self, command: str) -> Layout:
         writable = [self._worktree if self._worktree is not None else self.path, self._private / "out"]
-        readonly = [self._worktree / ".git"] if self._worktree is not None else []
+        masked = [self._worktree / ".git"] if self._worktree is not None else []
         return build_layout(cwd=self.path, writable=writable, home=self._private / "home", tmp=self._private / "tmp",
-                            user_paths=self._user_paths, readonly=readonly, command=command)
+                            user_paths=self._user_paths, masked=masked, command=command)
 
     def _scrub(self, text: str) -> str:
         """Known secrets out; the sandbox's absolute paths become workspace-relative."""
@@ -413,6 +414,22 @@ def _repo_with_head(root: Path) -> tuple[Path, list[Path]] | None:
         return None  # not a repository, or no commit to check out: use a plain copy
     repo_root = Path(top).resolve()
     return repo_root, [(root / d).resolve() for d in dirs if d.strip()]
+
+
+def _write_git_identity(home: Path) -> None:
+    """The private HOME gets the user's git name and email only (tests that commit need them;
+    the rest of ~/.gitconfig may hold credentials)."""
+    lines = []
+    for key in ("name", "email"):
+        try:
+            value = _git(home, "config", "--global", "--get", f"user.{key}").strip()
+        except git.GitCommandError:
+            continue
+        if value and "\n" not in value:
+            quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'\t{key} = "{quoted}"')
+    if lines:
+        (home / ".gitconfig").write_text("[user]\n" + "\n".join(lines) + "\n", encoding="utf-8")
 
 
 def git_env() -> dict[str, str]:

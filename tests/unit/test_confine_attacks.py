@@ -58,7 +58,8 @@ def read_print(path):
     return go
 
 def git_link_hook():
-    link = pathlib.Path("{worktree}/.git").read_text().split("gitdir:")[1].strip()
+    text = pathlib.Path("{worktree}/.git").read_text() or "gitdir: {worktree_gitdir}"  # masked: try the known place
+    link = text.split("gitdir:")[1].strip()
     common = pathlib.Path(link).parent.parent
     write(str(common / "hooks" / "pre-commit"), "#!/bin/sh\\necho owned\\n")()
 
@@ -162,8 +163,9 @@ async def _attack(repo: Path, home: Path, outside: Path, confinement: Confinemen
             worktree = sb._worktree
             assert worktree is not None
             (sb.path / "conftest.py").write_text(fill(
-                CONFTEST, worktree=worktree, venv=venv, user=repo, user_git=repo / ".git", home=home, outside=outside,
-                port=listener.getsockname()[1], baton_pid=os.getpid()))
+                CONFTEST, worktree=worktree, venv=venv,
+                worktree_gitdir=(worktree / ".git").read_text().split("gitdir:")[1].strip(), user=repo,
+                user_git=repo / ".git", home=home, outside=outside, port=listener.getsockname()[1], baton_pid=os.getpid()))
             (sb.path / "tests" / "test_attack.py").write_text(TEST_ATTACK)
             report = await sb.run_tests(f"{sys.executable} -m pytest -q -s", 120)
             link_after = (worktree / ".git").read_text()
@@ -265,3 +267,15 @@ async def test_a_sandbox_without_any_confiner_refuses_to_run_tests(world, monkey
     async with Sandbox.create(repo) as sb:
         with pytest.raises(SandboxUnavailable):
             await asyncio.wait_for(sb.run_tests("true", 30), 60)
+
+
+async def test_the_private_home_has_the_users_git_identity_and_nothing_else(world):
+    """Tests that commit need user.name/email; the rest of ~/.gitconfig (credentials) stays out."""
+    repo, home, *_ = world
+    (home / ".gitconfig").write_text('[user]\n\tname = Ada \\"Tester\\"\n\temail = ada@example.invalid\n'
+                                     '[url "https://tok-3f9a1c77e2@example.invalid/"]\n\tinsteadOf = https://x/\n')
+    async with Sandbox.create(repo) as sb:
+        report = await sb.run_tests("cd $TMPDIR && git config --global --list; echo HOME=$HOME", 60)
+    out = report.output_tail
+    assert 'user.name=Ada "Tester"' in out and "user.email=ada@example.invalid" in out
+    assert "tok-3f9a1c77e2" not in out and "HOME=~" in out and str(home) not in out

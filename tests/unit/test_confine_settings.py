@@ -75,12 +75,12 @@ def test_the_macos_profile_confines_like_bwrap(tmp_path: Path) -> None:
     """sandbox-exec cannot run here; its profile is checked for the same promises as bwrap's options."""
     ws, repo = tmp_path / "ws", tmp_path / "repo"
     layout = Layout(cwd=ws, writable=(ws,), home=tmp_path / "h", tmp=tmp_path / "t", hidden=(repo,),
-                    reexposed=(repo / ".venv",), readonly=(ws / ".git",))
+                    reexposed=(repo / ".venv",), masked=(ws / ".git",))
     profile = sandbox_exec_profile(layout, network=False)
     assert profile.index("(deny file-write*)") < profile.index(f'(allow file-write* (subpath "{ws}")')
     assert f'(deny file-read* (subpath "{repo}"))' in profile
     assert profile.index(f'(deny file-read* (subpath "{repo}"))') < profile.index(f'(subpath "{repo / ".venv"}")')
-    assert f'(deny file-write* (literal "{ws / ".git"}"))' in profile and "(deny network-outbound (remote ip))" in profile
+    assert f'(deny file-read* file-write* (literal "{ws / ".git"}"))' in profile and "(deny network-outbound (remote ip))" in profile
     assert "network-outbound" not in sandbox_exec_profile(layout, network=True)
     args = bwrap_args(layout, network=False)
     assert "--share-net" not in args and args[:3] == ["--die-with-parent", "--new-session", "--unshare-all"]
