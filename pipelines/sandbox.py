@@ -73,6 +73,7 @@ class Sandbox:
         self._private = tmp / "private"  # the test command's HOME, TMPDIR and JUnit folder
         self._user_paths: list[Path] = [root]  # hidden from the test command
         self._git_link: bytes | None = None  # the worktree's `.git` file, restored if a test changed it
+        self._user_paths_complete = False  # the repository around `root` and its git folders added
         self.mode: Literal["worktree", "copy"] = "copy"
         self.path = tmp / "ws"
         self._repo_root: Path | None = None
@@ -104,9 +105,7 @@ class Sandbox:
         root = root.resolve()
         sb = cls(root, Path(tempfile.mkdtemp(prefix="baton-sandbox-")).resolve(), excludes, confinement)
         try:
-            for sub in ("home", "tmp", "out"):
-                (sb._private / sub).mkdir(parents=True)
-            _write_git_identity(sb._private / "home")
+            sb._ensure_private()
             repo = _repo_with_head(root)
             if repo is not None:
                 sb._setup_worktree(*repo)
@@ -273,7 +272,18 @@ class Sandbox:
             raise SandboxError("this sandbox is a plain copy (no git history): git commands need a git repository")
         return await asyncio.to_thread(_git, self._worktree, *args)
 
+    def _ensure_private(self) -> None:
+        """The test command's private HOME (with the user's git identity), TMPDIR and JUnit folder."""
+        if not (self._private / "out").is_dir():
+            for sub in ("home", "tmp", "out"):
+                (self._private / sub).mkdir(parents=True, exist_ok=True)
+            _write_git_identity(self._private / "home")
+
     def _layout(self, command: str) -> Layout:
+        self._ensure_private()
+        if not self._user_paths_complete:  # also for sandboxes made without _setup (clones)
+            self._user_paths += _git_folders(self.root)
+            self._user_paths_complete = True
         writable = [self._worktree if self._worktree is not None else self.path, self._private / "out"]
         masked = [self._worktree / ".git"] if self._worktree is not None else []
         return build_layout(cwd=self.path, writable=writable, home=self._private / "home", tmp=self._private / "tmp",
@@ -414,6 +424,15 @@ def _repo_with_head(root: Path) -> tuple[Path, list[Path]] | None:
         return None  # not a repository, or no commit to check out: use a plain copy
     repo_root = Path(top).resolve()
     return repo_root, [(root / d).resolve() for d in dirs if d.strip()]
+
+
+def _git_folders(root: Path) -> list[Path]:
+    """The work tree around `root` and its git folders (hidden from the test command), or []."""
+    try:
+        out = _git(root, "rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir")
+    except git.GitCommandError:
+        return []
+    return [(root / line).resolve() for line in out.splitlines() if line.strip()]
 
 
 def _write_git_identity(home: Path) -> None:
