@@ -79,7 +79,6 @@ def render_html(report: EvalReport) -> str:
                "<th>rejected &amp; fails</th><th>precision</th><th>recall</th><th>Cohen's κ</th></tr>")
     for g in report.groups:
         c = g.calibration
-        f = (lambda v: "-" if v is None else f"{v:.2f}")
         out.append(f"<tr><td>{_e(g.pattern)}</td><td>{_e(g.model_set)}</td><td class=num>{c.tp}</td>"
                    f"<td class='num bad'>{c.fp}</td><td class=num>{c.fn}</td><td class=num>{c.tn}</td>"
                    f"<td class=num>{f(c.precision)}</td><td class=num>{f(c.recall)}</td><td class=num>{f(c.kappa)}</td></tr>")
@@ -94,6 +93,10 @@ def render_html(report: EvalReport) -> str:
                    f"<td class=num>{r.tokens}</td><td><code>{_e(r.run_id or '-')}</code></td></tr>")
     out.append("</table><p class=meta>Post-mortem of a case: <code>baton trace RUN --html</code></p></body></html>")
     return "\n".join(out)
+
+
+def f(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
 
 
 def _dur(x: float | None) -> str:
