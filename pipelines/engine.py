@@ -281,6 +281,13 @@ class Engine:
         rec.artifacts["trace.jsonl"] = str(self.store.run_dir(ctx.id) / "trace.jsonl")
         rec.artifacts["run.json"] = str(self.store.run_dir(ctx.id) / "run.json")
         ctx.bus.subscribe(trace)
+        from .otel import (
+            subscriber_from_env,  # OTLP export when OTEL_EXPORTER_OTLP_* is set (extra `otel`)
+        )
+
+        spans = subscriber_from_env()
+        if spans is not None:
+            ctx.bus.subscribe(spans)
         unsubscribe_budget = ctx.bus.subscribe(lambda e: self._check_budget(handle, e))
         rec.status = RunStatus.running
         await asyncio.to_thread(self.store.save, rec)
