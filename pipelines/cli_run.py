@@ -140,7 +140,7 @@ async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args:
 
     display = make_display(quiet=args.quiet or args.json, stream=sys.stderr)
     engine = Engine(ws, settings)
-    recorder = _recorder(args, ws, settings, task)
+    recorder = make_recorder(args, ws, settings, task)
     handle = engine.start(task, pattern, subscribers=[display], recorder=recorder)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -152,10 +152,7 @@ async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args:
         result = await handle.wait()
     finally:
         display.close()
-        if recorder is not None:
-            recorder.meta.run_id = handle.id  # type: ignore[union-attr]
-            saved = await asyncio.to_thread(recorder.save, args.record)
-            print(f"recorded {recorder.calls} model answer(s) to {_shown(str(saved))}", file=sys.stderr)
+        await save_recording(recorder, args, handle.id)
     rec = result.record
     applied: list[str] = []
     apply_error: str | None = None
@@ -184,8 +181,18 @@ async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args:
     return 0 if rec.status is RunStatus.succeeded else 1
 
 
-def _recorder(args: argparse.Namespace, ws: Path, settings: Settings, task: Task) -> Any:
-    """A SessionRecorder when `--record FILE` was given; the file's folder must exist."""
+async def save_recording(recorder: Any, args: argparse.Namespace, run_id: str) -> None:
+    """Write `--record`'s script (also after a failed or cancelled run: it is a regression case too)."""
+    if recorder is None:
+        return
+    recorder.meta.run_id = run_id
+    saved = await asyncio.to_thread(recorder.save, args.record)
+    print(f"recorded {recorder.calls} model answer(s) to {_shown(str(saved))}", file=sys.stderr)
+
+
+def make_recorder(args: argparse.Namespace, ws: Path, settings: Settings, task: Task) -> Any:
+    """A SessionRecorder when `--record FILE` was given (every pattern's command: `record_argument`);
+    checked before the run starts, so a bad path costs no model call."""
     target = getattr(args, "record", None)
     if not target:
         return None

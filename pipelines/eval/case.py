@@ -106,7 +106,11 @@ async def _run_in(tmp: Path, job: CaseJob, subscribers: tuple[Any, ...]) -> Case
         except CaseSetupError as e:
             return CaseOutput(CaseResult(**base, model_set="-", status="failed", success=False,
                                          reason=FailureReason.setup_error, error=str(e)))
-        task = _task(case, ws)
+        try:
+            task = _task(case, ws)
+        except CaseSetupError as e:
+            return CaseOutput(CaseResult(**base, model_set=model_set_label(roles), status="failed", success=False,
+                                         reason=FailureReason.setup_error, error=str(e)))
         from ..engine import Engine
 
         result = await Engine(ws, settings, store=store).run(task, fn, subscribers=subscribers)
@@ -213,13 +217,21 @@ def _settings(case: Case, ws: Path, job: CaseJob, url: str | None) -> tuple[Sett
 
 
 def _task(case: Case, ws: Path) -> Task:
-    text = case.task
-    source = "user"
-    if case.failure_file is not None:
-        failure = case.failure_file.read_text(encoding="utf-8", errors="replace")
-        text = f"{text}\n\nFailure report:\n```\n{failure[-20_000:]}\n```"
-        source = "ci"
-    return Task(text=text, scope=Scope(root=str(ws), path=case.module), pattern=case.pattern, source=source)
+    scope = Scope(root=str(ws), path=case.module)
+    if case.pattern is Pattern.triage_fix_validate:  # the failure input, parsed as `baton triage --log` does
+        from ..models import TriageRequest
+
+        report = None
+        if case.failure_file is not None:
+            from ..triage.parsers import InputError, parse_log
+
+            try:
+                report = parse_log(case.failure_file.read_text(encoding="utf-8", errors="replace"), ws)
+            except InputError as e:
+                raise CaseSetupError(f"{case.failure_file}: {e}") from None
+        return Task(text=case.task, scope=scope, pattern=case.pattern, source="ci",
+                    triage=TriageRequest(report=report, again=True))
+    return Task(text=case.task, scope=scope, pattern=case.pattern)
 
 
 async def _hidden_check(case: Case, ws: Path, changeset: ChangeSet | None, rec: RunRecord) -> CheckResult | None:
