@@ -201,13 +201,9 @@ def make_recorder(args: argparse.Namespace, ws: Path, settings: Settings, task: 
         raise UsageError(f"--record {target}: is a folder; give a file name such as session.json")
     if not path.parent.is_dir():
         raise UsageError(f"--record {target}: the folder {path.parent} does not exist")
-    from . import __version__
-    from .llm.recording import SessionRecorder
-    from .llm.script import RecordingMeta
+    from .llm.recording import recorder_for
 
-    meta = RecordingMeta(roles={r.value: c.model for r, c in settings.roles.items()}, pattern=task.pattern.value,
-                         task=task.text, baton_version=__version__)
-    return SessionRecorder(ws, meta)
+    return recorder_for(ws, settings, task)
 
 
 def _stats_json(stats: DiffStats | None) -> dict[str, Any] | None:

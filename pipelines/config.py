@@ -120,6 +120,8 @@ class Settings(_Strict):
     needs_confirmation: bool = True
     confirm_plan: bool = False
     concurrency: int = Field(default=4, ge=1, le=64)
+    record_sessions: bool = Field(default=False, description="Save each run's model answers as session.json in its "
+                                  "run folder: a scripted-server script that replays the run (docs/eval.md).")
 
     # parallel modules: the fan-out is sized for the provider's rate limits, not for CPU
     parallel_concurrency: int = Field(default=8, ge=1, le=256, description="Module agents working at once.")

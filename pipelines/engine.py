@@ -101,6 +101,7 @@ class RunContext:
     _timeout: asyncio.Timeout | None = None
     _paused_at: float | None = None
     waited_s: float = 0.0  # time spent waiting for the user (the plan gate): not run duration
+    session_recorder: Any = None  # settings.record_sessions: saved as session.json when the run ends
 
     @property
     def workspace(self) -> Path:
@@ -266,6 +267,11 @@ class Engine:
                            parent_id=parent_id)
         ctx = RunContext(id=rid, task=task, settings=settings, store=self.store, bus=bus, record=record,
                          llm=llm if llm is not None else _new_llm_client(settings, bus), overlay=dict(overlay or {}), gate=gate)
+        if recorder is None and settings.record_sessions:  # the setting: session.json in the run folder
+            from .llm.recording import recorder_for
+
+            recorder = recorder_for(self.workspace, settings, task, rid)
+            ctx.session_recorder = recorder
         if recorder is not None:  # `--record`: a SessionRecorder keeps the model's answers as a script
             ctx.llm.recorder = recorder
         return RunHandle(ctx, lambda handle: self._run(handle, pattern, owns_llm=llm is None))
@@ -359,6 +365,10 @@ class Engine:
                      waiting_s=rec.waiting_s,
                      tokens=rec.usage.total_tokens, cost_usd=round(rec.usage.cost_usd, 6))
         trace.close()
+        if ctx.session_recorder is not None:
+            text = ctx.session_recorder.to_json()
+            await asyncio.shield(asyncio.to_thread(self.store.write_artifact, ctx.id, "session.json", text))
+            rec.artifacts["session.json"] = str(self.store.run_dir(ctx.id) / "session.json")
         if owns_llm and hasattr(ctx.llm, "aclose"):
             with contextlib.suppress(Exception):
                 await asyncio.shield(ctx.llm.aclose())
