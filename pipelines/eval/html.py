@@ -29,28 +29,30 @@ def _pct(x: float | None) -> str:
 
 
 def _chart(groups: list[GroupStats]) -> str:
-    """Horizontal bars: success rate (green, with the 95% interval as a line) and mean duration (blue)."""
+    """Per group, its name above two bars: success rate (green, the 95% interval as a line) and
+    mean duration (blue, scaled to the longest)."""
     if not groups:
         return ""
-    row_h, label_w, bar_w = 34, 330, 260
+    row_h, bar_w, gap = 44, 300, 80
     longest = max((g.mean_duration_s or 0) for g in groups) or 1.0
     h = row_h * len(groups) + 24
+    x2 = bar_w + gap
     parts = [f"<svg id=chart role=img aria-label='success rate and mean duration per pattern and model set' "
-             f"width='{label_w + 2 * bar_w + 40}' height='{h}' xmlns='http://www.w3.org/2000/svg'>",
-             f"<text x='{label_w}' y='14'>success rate</text><text x='{label_w + bar_w + 20}' y='14'>mean duration</text>"]
+             f"width='{2 * bar_w + gap + 60}' height='{h}' xmlns='http://www.w3.org/2000/svg'>",
+             f"<text x='0' y='14'>success rate</text><text x='{x2}' y='14'>mean duration</text>"]
     for i, g in enumerate(groups):
         y = 24 + i * row_h
-        parts.append(f"<text x='0' y='{y + 14}'>{_e(g.pattern)} · {_e(g.model_set[:40])}</text>")
-        parts.append(f"<rect x='{label_w}' y='{y}' width='{bar_w * g.success_rate:.1f}' height='18' fill='#2da44e'>"
+        parts.append(f"<text x='0' y='{y + 10}' fill='#57606a'>{_e(g.pattern)} · {_e(g.model_set[:90])}</text>")
+        y += 16
+        parts.append(f"<rect x='0' y='{y}' width='{bar_w * g.success_rate:.1f}' height='16' fill='#2da44e'>"
                      f"<title>{_e(rate(g))}</title></rect>")
         if g.ci95_low is not None and g.ci95_high is not None:
-            parts.append(f"<line x1='{label_w + bar_w * g.ci95_low:.1f}' x2='{label_w + bar_w * g.ci95_high:.1f}' "
-                         f"y1='{y + 9}' y2='{y + 9}' stroke='#1b1f24' stroke-width='2'/>")
-        parts.append(f"<text x='{label_w + bar_w * g.success_rate + 4:.1f}' y='{y + 14}'>{_pct(g.success_rate)}</text>")
+            parts.append(f"<line x1='{bar_w * g.ci95_low:.1f}' x2='{bar_w * g.ci95_high:.1f}' "
+                         f"y1='{y + 8}' y2='{y + 8}' stroke='#1b1f24' stroke-width='2'/>")
+        parts.append(f"<text x='{bar_w * g.success_rate + 4:.1f}' y='{y + 13}'>{_pct(g.success_rate)}</text>")
         d = g.mean_duration_s or 0
-        x = label_w + bar_w + 20
-        parts.append(f"<rect x='{x}' y='{y}' width='{bar_w * d / longest:.1f}' height='18' fill='#0969da'>"
-                     f"<title>{d:.1f}s</title></rect><text x='{x + bar_w * d / longest + 4:.1f}' y='{y + 14}'>{d:.1f}s</text>")
+        parts.append(f"<rect x='{x2}' y='{y}' width='{bar_w * d / longest:.1f}' height='16' fill='#0969da'>"
+                     f"<title>{d:.1f}s</title></rect><text x='{x2 + bar_w * d / longest + 4:.1f}' y='{y + 13}'>{d:.1f}s</text>")
     parts.append("</svg>")
     return "".join(parts)
 
