@@ -35,6 +35,8 @@ PATTERN_FUNCTIONS: dict[Pattern, tuple[str, str]] = {
     Pattern.parallel_modules: ("baton.pipelines.patterns.parallel_modules", "parallel_modules"),
     Pattern.triage_fix_validate: ("baton.pipelines.patterns.triage_fix_validate", "triage_fix_validate"),
 }
+# Patterns whose module-level name is a factory of the pattern function.
+PATTERN_FACTORIES = frozenset({Pattern.parallel_modules})
 _GIT_ID = ["-c", "user.name=Baton eval", "-c", "user.email=eval@baton.invalid", "-c", "commit.gpgsign=false",
            "-c", "core.hooksPath=/dev/null"]
 _IGNORE = shutil.ignore_patterns(".baton", "__pycache__", ".pytest_cache", "*.pyc")
@@ -139,9 +141,12 @@ class CaseSetupError(Exception):
 def load_pattern(pattern: Pattern) -> Any:
     module, name = PATTERN_FUNCTIONS[pattern]
     try:
-        return getattr(importlib.import_module(module), name)
+        fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
         raise CaseSetupError(f"the {pattern.value} pattern is not available in this version of Baton") from None
+    if pattern in PATTERN_FACTORIES:  # parallel_modules(modules=None) makes the pattern: the decomposer decides
+        fn = fn()
+    return fn
 
 
 def prepare_project(case: Case, ws: Path) -> None:
