@@ -48,9 +48,14 @@ def test_bundled_suite_gives_the_expected_table(bundled: tuple[Path, EvalReport,
         "pir-wrong-rejected": (False, "reviewer rejected"),
         "triage-fix-approved": (True, None),
         "triage-wrong-approved": (False, "hidden check failed"),
+        "parallel-docstrings-approved": (True, None),
+        "parallel-comment-approved": (False, "hidden check failed"),
     }
-    assert [g.pattern for g in report.groups] == ["plan-implement-review", "triage-fix-validate"]
-    t = report.groups[1]
+    assert [g.pattern for g in report.groups] == ["parallel-modules", "plan-implement-review", "triage-fix-validate"]
+    par = report.groups[0]
+    assert (par.runs, par.succeeded, par.failures) == (2, 1, {"hidden check failed": 1})
+    assert par.model_set == "decomposer=rec-decomposer,implementer=rec-coder,reviewer=rec-reviewer"
+    t = report.groups[2]
     assert (t.runs, t.succeeded, t.failures) == (2, 1, {"hidden check failed": 1})
     assert t.model_set == "triager=rec-triager,implementer=rec-coder,reviewer=rec-reviewer"
     assert (t.calibration.tp, t.calibration.fp) == (1, 1)
