@@ -40,13 +40,7 @@ from .edits.apply import apply_changeset
 from .edits.diff import DiffStats
 from .edits.errors import BinaryFileError, EditError
 from .edits.source import DirectorySource
-from .edits.testrun import (
-    DEFAULT_OUTPUT_LIMIT,
-    DetectedTests,
-    detect_tests,
-    is_pytest_command,
-    run_test_command,
-)
+from .edits.testrun import DEFAULT_OUTPUT_LIMIT, DetectedTests, detect_tests, is_pytest_command, run_test_command
 from .edits.text import check_writable_text, decode_text
 from .errors import BatonError
 from .models import ChangeSet, Edit, EditKind, TestReport
