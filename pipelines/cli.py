@@ -93,6 +93,9 @@ def entry() -> None:
     except BrokenPipeError:
         code = code or 141
     logging.shutdown()
+    otel = sys.modules.get("baton.pipelines.otel")
+    if otel is not None:  # spans still queued for the OTLP exporter (os._exit skips atexit)
+        otel.shutdown()
     os._exit(code)
 
 

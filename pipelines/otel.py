@@ -51,6 +51,14 @@ def _env_provider() -> Any:
         return _provider
 
 
+def shutdown() -> None:
+    """Export what is still queued and stop the exporter (the CLI ends with os._exit)."""
+    with _provider_lock:
+        provider = _provider
+    if provider is not None:
+        provider.shutdown()
+
+
 def subscriber_from_env() -> RunSpans | None:
     """An event sink exporting the run's spans, when OTLP is configured and the extra installed."""
     if not enabled():
