@@ -152,6 +152,9 @@ def trace_arguments(p: argparse.ArgumentParser) -> None:
     _workspace_arg(p)
     p.add_argument("run_id", help="run id (or a unique prefix)")
     p.add_argument("--json", action="store_true", help="print the raw trace.jsonl")
+    p.add_argument("--html", nargs="?", const="", metavar="FILE",
+                   help="write one self-contained page (timeline, hand-offs, model and tool calls); "
+                        "default FILE: trace.html in the run folder")
 
 
 def format_trace_line(ev: dict, t0: datetime | None) -> str:
@@ -186,6 +189,14 @@ def trace(args: argparse.Namespace) -> int:
     path = store.run_dir(rec.id) / "trace.jsonl"
     if not path.is_file():
         raise UsageError(f"run {rec.id} has no trace.jsonl at {path}")
+    if getattr(args, "html", None) is not None:
+        from .trace_html import write_trace_html
+
+        target = Path(args.html).expanduser() if args.html else None
+        if target is not None and target.is_dir():
+            raise UsageError(f"--html {args.html}: is a folder; give a file name such as trace.html")
+        print(write_trace_html(rec, store.run_dir(rec.id), target))
+        return 0
     lines = path.read_text(encoding="utf-8").splitlines()
     if args.json:
         sys.stdout.write("\n".join(lines) + "\n")

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_run import _common_arguments, _overrides, build_scope, execute, resolve_workspace
+from .cli_run import (
+    _common_arguments,
+    _overrides,
+    build_scope,
+    execute,
+    record_argument,
+    resolve_workspace,
+)
 from .config import ConfigError, Settings, load_settings
 from .errors import UsageError
 from .models import Pattern, Task
@@ -23,6 +30,7 @@ def parallel_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--apply", action="store_true",
                    help="write the merged, approved changes to the workspace (refused if a touched file changed)")
     _common_arguments(p)
+    record_argument(p)
 
 
 def parallel(args: argparse.Namespace) -> int:

@@ -36,6 +36,8 @@ def _common_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--test-command", help="test command run in the sandbox (default: detect pytest)")
     g.add_argument("--run-timeout", type=float, metavar="SECONDS", help="wall-time limit of the run")
     g.add_argument("--budget-tokens", type=int, help="stop the run past this many tokens")
+    g.add_argument("--sandbox", choices=("auto", "bwrap", "sandbox-exec", "none"),
+                   help="OS sandbox for the tests the model wrote (default auto; none runs them unconfined)")
 
 
 def record_argument(p: argparse.ArgumentParser) -> None:
@@ -74,6 +76,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         o["run_timeout_s"] = args.run_timeout
     if args.budget_tokens is not None:
         o["budget_tokens"] = args.budget_tokens
+    if getattr(args, "sandbox", None):
+        o["sandbox"] = args.sandbox
     return o
 
 
@@ -141,7 +145,7 @@ async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args:
     if not (args.quiet or args.json):
         for run_id in found.interrupted:
             print(f"baton: run {run_id} was interrupted (its process is gone); marked interrupted", file=sys.stderr)
-    recorder = _recorder(args, ws, settings, task)
+    recorder = make_recorder(args, ws, settings, task)
     handle = engine.start(task, pattern, subscribers=[display], recorder=recorder)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -153,10 +157,7 @@ async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args:
         result = await handle.wait()
     finally:
         display.close()
-        if recorder is not None:
-            recorder.meta.run_id = handle.id  # type: ignore[union-attr]
-            saved = await asyncio.to_thread(recorder.save, args.record)
-            print(f"recorded {recorder.calls} model answer(s) to {_shown(str(saved))}", file=sys.stderr)
+        await save_recording(recorder, args, handle.id)
     rec = result.record
     applied: list[str] = []
     apply_error: str | None = None
@@ -185,8 +186,18 @@ async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args:
     return 0 if rec.status is RunStatus.succeeded else 1
 
 
-def _recorder(args: argparse.Namespace, ws: Path, settings: Settings, task: Task) -> Any:
-    """A SessionRecorder when `--record FILE` was given; the file's folder must exist."""
+async def save_recording(recorder: Any, args: argparse.Namespace, run_id: str) -> None:
+    """Write `--record`'s script (also after a failed or cancelled run: it is a regression case too)."""
+    if recorder is None:
+        return
+    recorder.meta.run_id = run_id
+    saved = await asyncio.to_thread(recorder.save, args.record)
+    print(f"recorded {recorder.calls} model answer(s) to {_shown(str(saved))}", file=sys.stderr)
+
+
+def make_recorder(args: argparse.Namespace, ws: Path, settings: Settings, task: Task) -> Any:
+    """A SessionRecorder when `--record FILE` was given (every pattern's command: `record_argument`);
+    checked before the run starts, so a bad path costs no model call."""
     target = getattr(args, "record", None)
     if not target:
         return None
@@ -195,13 +206,9 @@ def _recorder(args: argparse.Namespace, ws: Path, settings: Settings, task: Task
         raise UsageError(f"--record {target}: is a folder; give a file name such as session.json")
     if not path.parent.is_dir():
         raise UsageError(f"--record {target}: the folder {path.parent} does not exist")
-    from . import __version__
-    from .llm.recording import SessionRecorder
-    from .llm.script import RecordingMeta
+    from .llm.recording import recorder_for
 
-    meta = RecordingMeta(roles={r.value: c.model for r, c in settings.roles.items()}, pattern=task.pattern.value,
-                         task=task.text, baton_version=__version__)
-    return SessionRecorder(ws, meta)
+    return recorder_for(ws, settings, task)
 
 
 def _stats_json(stats: DiffStats | None) -> dict[str, Any] | None:

@@ -17,7 +17,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli_run import _common_arguments, _overrides, _shown, resolve_workspace
+from .cli_run import (
+    _common_arguments,
+    _overrides,
+    _shown,
+    make_recorder,
+    record_argument,
+    resolve_workspace,
+    save_recording,
+)
 from .config import ConfigError, load_settings
 from .errors import BatonError, UsageError
 from .models import FailureReport, Pattern, RunStatus, Scope, Task, TriageRequest
@@ -43,6 +51,7 @@ def triage_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reruns", type=int, metavar="N", help="reruns to reproduce and to prove a fix (triage_reruns, default 3)")
     p.add_argument("--triager-model", help="model for the triager")
     _common_arguments(p)
+    record_argument(p)
 
 
 def read_failure(args: argparse.Namespace, ws: Path) -> FailureReport | None:
@@ -108,7 +117,8 @@ async def _execute(ws: Path, settings: Any, task: Task, args: argparse.Namespace
     display = make_display(quiet=args.quiet or args.json, stream=sys.stderr)
     engine = Engine(ws, settings)
     await asyncio.to_thread(recover, engine.store)  # what a killed Baton left behind (runs, sandboxes)
-    handle = engine.start(task, triage_fix_validate, subscribers=[display])
+    recorder = make_recorder(args, ws, settings, task)
+    handle = engine.start(task, triage_fix_validate, subscribers=[display], recorder=recorder)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -119,6 +129,7 @@ async def _execute(ws: Path, settings: Any, task: Task, args: argparse.Namespace
         result = await handle.wait()
     finally:
         display.close()
+        await save_recording(recorder, args, handle.id)
     rec = result.record
     outcome = str(rec.extra.get("outcome", "failed")) if rec.status is not RunStatus.cancelled else "failed"
     written: list[str] = []

@@ -96,7 +96,7 @@ class Settings(_Strict):
     step_timeout_s: float = Field(default=900.0, gt=0)
     run_timeout_s: float = Field(default=3600.0, gt=0)
 
-    max_retries: int = Field(default=4, ge=0, le=20, description="Retries of one model call on 429/5xx/timeouts.")
+    max_retries: int = Field(default=6, ge=0, le=20, description="Retries of one model call on 429/5xx/timeouts.")
     retry_base_delay_s: float = Field(default=0.5, ge=0)
     retry_max_delay_s: float = Field(default=30.0, ge=0)
     max_turns: int = Field(default=40, ge=1, description="Tool-calling turns per agent.")
@@ -120,12 +120,31 @@ class Settings(_Strict):
     needs_confirmation: bool = True
     confirm_plan: bool = False
     concurrency: int = Field(default=4, ge=1, le=64)
+    record_sessions: bool = Field(default=False, description="Save each run's model answers as session.json in its "
+                                  "run folder: a scripted-server script that replays the run (docs/eval.md).")
 
     # parallel modules: the fan-out is sized for the provider's rate limits, not for CPU
     parallel_concurrency: int = Field(default=8, ge=1, le=256, description="Module agents working at once.")
     module_budget_tokens: int | None = Field(default=None, gt=0, description="Stop one module past this many tokens.")
     module_budget_cost_usd: float | None = Field(default=None, gt=0)
     module_timeout_s: float | None = Field(default=None, gt=0, description="Wall time of one module's agent.")
+
+    # Confinement of model-written code (pipelines/confine.py). From the repository they need
+    # the user's trust (trust.SENSITIVE_KEYS).
+    sandbox: Literal["auto", "bwrap", "sandbox-exec", "none"] = Field(
+        default="auto", description="OS sandbox for the test command; \"none\" runs it unconfined (warns every run).")
+    sandbox_network: bool = Field(default=False, description="Let the confined test command reach the network.")
+    test_env: list[str] = Field(default_factory=list, description="Extra environment variable names passed to the tests.")
+
+    @field_validator("test_env")
+    @classmethod
+    def _test_env_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+            if name in ("OPENAI_API_KEY", "BATON_API_KEY", "AZURE_OPENAI_API_KEY"):
+                raise ValueError(f"{name} is Baton's API key; it is never passed to model-written code")
+        return v
 
     @field_validator("roles", mode="before")
     @classmethod
@@ -185,6 +204,8 @@ _ENV_SCALARS: dict[str, str] = {
     "BATON_MODULE_TIMEOUT": "module_timeout_s",
     "BATON_CONFIRM_PLAN": "confirm_plan",
     "BATON_NEEDS_CONFIRMATION": "needs_confirmation",
+    "BATON_SANDBOX": "sandbox",
+    "BATON_SANDBOX_NETWORK": "sandbox_network",
 }
 _ROLE_ENV_FIELDS = ("model", "base_url", "api", "reasoning_effort", "max_output_tokens", "temperature", "stream")
 
@@ -201,6 +222,8 @@ def env_layer(env: Mapping[str, str]) -> dict[str, Any]:
     for var, key in _ENV_SCALARS.items():
         if env.get(var, "") != "":
             out[key] = env[var]
+    if env.get("BATON_TEST_ENV"):
+        out["test_env"] = [n.strip() for n in env["BATON_TEST_ENV"].split(",") if n.strip()]
     if env.get("BATON_EXCLUDE"):
         out["exclude"] = [g.strip() for g in env["BATON_EXCLUDE"].split(",") if g.strip()]
     roles: dict[str, dict[str, Any]] = {}

@@ -105,6 +105,7 @@ class RunContext:
     _saving: asyncio.Future[None] | None = None
     _slots: RunSlots | None = None  # the process's concurrency slots, when it limits runs
     _holds_slot: bool = False
+    session_recorder: Any = None  # settings.record_sessions: saved as session.json when the run ends
 
     @property
     def workspace(self) -> Path:
@@ -310,6 +311,11 @@ class Engine:
                            parent_id=parent_id, owner=this_process())
         ctx = RunContext(id=rid, task=task, settings=settings, store=self.store, bus=bus, record=record,
                          llm=llm if llm is not None else _new_llm_client(settings, bus), overlay=dict(overlay or {}), gate=gate)
+        if recorder is None and settings.record_sessions:  # the setting: session.json in the run folder
+            from .llm.recording import recorder_for
+
+            recorder = recorder_for(self.workspace, settings, task, rid)
+            ctx.session_recorder = recorder
         if recorder is not None:  # `--record`: a SessionRecorder keeps the model's answers as a script
             ctx.llm.recorder = recorder
         return RunHandle(ctx, lambda handle: self._run(handle, pattern, owns_llm=llm is None))
@@ -325,6 +331,13 @@ class Engine:
         rec.artifacts["trace.jsonl"] = str(self.store.run_dir(ctx.id) / "trace.jsonl")
         rec.artifacts["run.json"] = str(self.store.run_dir(ctx.id) / "run.json")
         ctx.bus.subscribe(trace)
+        from .otel import (
+            subscriber_from_env,  # OTLP export when OTEL_EXPORTER_OTLP_* is set (extra `otel`)
+        )
+
+        spans = subscriber_from_env()
+        if spans is not None:
+            ctx.bus.subscribe(spans)
         unsubscribe_budget = ctx.bus.subscribe(lambda e: self._check_budget(handle, e))
         rec.status = RunStatus.running
         await ctx.checkpoint()
@@ -388,6 +401,10 @@ class Engine:
                      waiting_s=rec.waiting_s,
                      tokens=rec.usage.total_tokens, cost_usd=round(rec.usage.cost_usd, 6))
         trace.close()
+        if ctx.session_recorder is not None:
+            text = ctx.session_recorder.to_json()
+            await asyncio.shield(asyncio.to_thread(self.store.write_artifact, ctx.id, "session.json", text))
+            rec.artifacts["session.json"] = str(self.store.run_dir(ctx.id) / "session.json")
         if owns_llm and hasattr(ctx.llm, "aclose"):
             with contextlib.suppress(Exception):
                 await asyncio.shield(ctx.llm.aclose())

@@ -35,6 +35,8 @@ class PlainDisplay:
             self._line(f"retrying model call: {ev.message or ev.data.get('cause', '')}")
         elif t is EventType.handoff:
             self._line(f"wrote {ev.data.get('artifact')}")
+        elif t is EventType.log and ev.data.get("warning"):
+            self._line(f"warning: {ev.message}")
         elif t is EventType.log:
             self._line(ev.message[:200])
         elif t is EventType.run_finished:
@@ -87,8 +89,11 @@ class LiveDisplay(PlainDisplay):
 
 
 class NullDisplay:
+    """Quiet: only warnings (an unconfined run says so every time), on stderr."""
+
     def __call__(self, ev: Event) -> None:
-        pass
+        if ev.type is EventType.log and ev.data.get("warning"):
+            print(f"warning: {ev.message}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         pass

@@ -6,7 +6,13 @@ overlay; otherwise a temp copy that honours .gitignore. `changeset()` reports wh
 relative to that starting snapshot, as edits whose old_text is the snapshot text, so they
 can be applied to the user's tree later. Cleanup (worktree removed, temp dirs deleted)
 happens on success, failure and cancellation; the user's files, index, HEAD and branches
-are never written (git runs with optional locks off and hooks disabled).
+are never written (git runs with optional locks off, hooks and fsmonitor disabled, and
+without the inherited GIT_DIR / GIT_INDEX_FILE / GIT_WORK_TREE / … a git hook would set).
+
+The test command runs confined (pipelines/confine.py): only the sandbox folder and a private
+HOME/TMPDIR are writable, the user's repository and its `.git` are hidden, the worktree's
+`.git` link is masked (empty, read-only), its output is scrubbed of known secrets and of the sandbox's
+absolute paths (the model sees workspace-relative paths).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import contextlib
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -27,20 +34,30 @@ from typing import Literal
 
 import git
 
+from .confine import Confinement, Layout, build_layout, resolve_confinement
 from .edits import snapshot
 from .edits.apply import apply_changeset
 from .edits.diff import DiffStats
 from .edits.errors import BinaryFileError, EditError
 from .edits.source import DirectorySource
-from .edits.testrun import DEFAULT_OUTPUT_LIMIT, DetectedTests, detect_tests, is_pytest_command, run_test_command
+from .edits.testrun import (
+    DEFAULT_OUTPUT_LIMIT,
+    DetectedTests,
+    detect_tests,
+    is_pytest_command,
+    run_test_command,
+)
 from .edits.text import check_writable_text, decode_text
 from .errors import BatonError
 from .models import ChangeSet, Edit, EditKind, TestReport
 from .recovery import SANDBOX_PREFIX, write_sandbox_marker
+from .redact import redact
+from .secretscan import register_known_secrets
 from .workspace.paths import is_secret_name, protected_component, resolve_inside
 
 _BINARY = object()  # marker: a binary file or a symlink, which a ChangeSet cannot express
 _GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
+_GIT_TIMEOUT_S = 300
 _ADD_ATTEMPTS = 4
 # `git worktree add/remove` read every registered worktree, so two at once on one repository
 # can trip over each other's half-made entry: serialise them per repository in this process.
@@ -55,10 +72,15 @@ class SandboxError(BatonError, RuntimeError):
 class Sandbox:
     """Use `async with Sandbox.create(root, overlay) as sb:`; everything is removed on exit."""
 
-    def __init__(self, root: Path, tmp: Path, excludes: Iterable[str]) -> None:
+    def __init__(self, root: Path, tmp: Path, excludes: Iterable[str], confinement: Confinement | None = None) -> None:
         self.root = root
         self.excludes = tuple(excludes)
+        self.confinement = confinement  # None: resolved ("auto") at the first test run
         self._tmp = tmp
+        self._private = tmp / "private"  # the test command's HOME, TMPDIR and JUnit folder
+        self._user_paths: list[Path] = [root]  # hidden from the test command
+        self._git_link: bytes | None = None  # the worktree's `.git` file, restored if a test changed it
+        self._user_paths_complete = False  # the repository around `root` and its git folders added
         self.mode: Literal["worktree", "copy"] = "copy"
         self.path = tmp / "ws"
         self._repo_root: Path | None = None
@@ -71,9 +93,10 @@ class Sandbox:
 
     @classmethod
     def create(
-        cls, root: Path | str, overlay: Mapping[str, str] | None = None, excludes: Iterable[str] = ()
+        cls, root: Path | str, overlay: Mapping[str, str] | None = None, excludes: Iterable[str] = (),
+        *, confinement: Confinement | None = None,
     ) -> _SandboxContext:
-        return _SandboxContext(Path(root), dict(overlay or {}), tuple(excludes))
+        return _SandboxContext(Path(root), dict(overlay or {}), tuple(excludes), confinement)
 
     @property
     def source(self) -> DirectorySource:
@@ -82,27 +105,30 @@ class Sandbox:
     # ------------------------------------------------------------------ setup
 
     @classmethod
-    def _setup(cls, root: Path, overlay: dict[str, str], excludes: tuple[str, ...]) -> Sandbox:
+    def _setup(cls, root: Path, overlay: dict[str, str], excludes: tuple[str, ...],
+               confinement: Confinement | None = None) -> Sandbox:
         if not root.is_dir():
             raise SandboxError(f"{root}: the workspace root is not a directory")
         root = root.resolve()
-        sb = cls(root, Path(tempfile.mkdtemp(prefix=SANDBOX_PREFIX)).resolve(), excludes)
+        sb = cls(root, Path(tempfile.mkdtemp(prefix=SANDBOX_PREFIX)).resolve(), excludes, confinement)
         try:
             write_sandbox_marker(sb._tmp, root)  # first: a crash from here on is cleaned up (recovery.py)
+            sb._ensure_private()
             repo = _repo_with_head(root)
             if repo is not None:
-                sb._setup_worktree(repo)
+                sb._setup_worktree(*repo)
             else:
                 sb._setup_copy()
             sb._write_overlay(overlay)
+            register_known_secrets([root, sb.path], excludes)
         except BaseException:
             sb._cleanup()
             raise
         return sb
 
-    def _setup_worktree(self, repo: git.Repo) -> None:
-        repo_root = Path(repo.working_tree_dir or self.root).resolve()
+    def _setup_worktree(self, repo_root: Path, git_dirs: list[Path]) -> None:
         self.mode, self._repo_root = "worktree", repo_root
+        self._user_paths += [repo_root, *git_dirs]
         wt = self._worktree = self._tmp / self._tmp.name  # set first: cleanup undoes a half-made one
         write_sandbox_marker(self._tmp, self.root, repo_root)  # before git registers it in the user's repository
         for attempt in range(_ADD_ATTEMPTS):
@@ -117,6 +143,7 @@ class Sandbox:
                 shutil.rmtree(wt, ignore_errors=True)
                 time.sleep(0.2 * (attempt + 1))
         self.path = wt / self.root.relative_to(repo_root)
+        self._git_link = (wt / ".git").read_bytes()
         changed = _git(repo_root, "diff", "--name-only", "-z", "--no-renames", "--ignore-submodules", "HEAD")
         untracked = _git(repo_root, "ls-files", "--others", "--exclude-standard", "-z")
         for rel in sorted({p for p in (changed + untracked).split("\0") if p}):
@@ -206,10 +233,19 @@ class Sandbox:
                 error="no test command: none is configured (settings `test_command`) and no pytest "
                 "project was detected (tests/, test_*.py or pytest configuration)",
             )
-        env = {}
-        if (self.path / "src").is_dir():
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.path / "src"), os.environ.get("PYTHONPATH")]))
-        report = await run_test_command(cmd, self.path, timeout_s, output_limit=output_limit, env=env)
+        if self.confinement is None:
+            self.confinement = await resolve_confinement("auto")
+        confinement = self.confinement
+        extra = {"PYTHONPATH": str(self.path / "src")} if (self.path / "src").is_dir() else {}
+        layout = await asyncio.to_thread(self._layout, cmd)
+        try:
+            report = await run_test_command(
+                cmd, self.path, timeout_s, output_limit=output_limit,
+                exact_env=confinement.environment(layout, extra),
+                wrap=lambda shell: confinement.argv(layout, shell),
+                junit_dir=self._private / "out", scrub=self._scrub)
+        finally:
+            await asyncio.shield(asyncio.to_thread(self._restore_git_link))
         if detected is not None:
             report.interpreter = detected.interpreter
         return report
@@ -244,6 +280,44 @@ class Sandbox:
         if self._worktree is None:
             raise SandboxError("this sandbox is a plain copy (no git history): git commands need a git repository")
         return await asyncio.to_thread(_git, self._worktree, *args)
+
+    def _ensure_private(self) -> None:
+        """The test command's private HOME (with the user's git identity), TMPDIR and JUnit folder."""
+        if not (self._private / "out").is_dir():
+            for sub in ("home", "tmp", "out"):
+                (self._private / sub).mkdir(parents=True, exist_ok=True)
+            _write_git_identity(self._private / "home")
+
+    def _layout(self, command: str) -> Layout:
+        self._ensure_private()
+        if not self._user_paths_complete:  # also for sandboxes made without _setup (clones)
+            self._user_paths += _git_folders(self.root)
+            self._user_paths_complete = True
+        writable = [self._worktree if self._worktree is not None else self.path, self._private / "out"]
+        masked = [self._worktree / ".git"] if self._worktree is not None else []
+        return build_layout(cwd=self.path, writable=writable, home=self._private / "home", tmp=self._private / "tmp",
+                            user_paths=self._user_paths, masked=masked, command=command)
+
+    def _scrub(self, text: str) -> str:
+        """Known secrets out; the sandbox's absolute paths become workspace-relative."""
+        text = redact(text)
+        for prefix, shown in ((self.path, ""), (self._private / "home", "~"), (self._private / "tmp", "$TMPDIR")):
+            text = text.replace(str(prefix) + os.sep, shown + ("/" if shown else "")).replace(str(prefix), shown or ".")
+        return text
+
+    def _restore_git_link(self) -> None:
+        """Unconfined runs (sandbox = "none") could rewrite the worktree's `.git` link to aim
+        Baton's own git calls elsewhere: put the original back."""
+        if self._worktree is None or self._git_link is None:
+            return
+        link = self._worktree / ".git"
+        if link.is_file() and not link.is_symlink() and link.read_bytes() == self._git_link:
+            return
+        if link.is_dir() and not link.is_symlink():
+            shutil.rmtree(link, ignore_errors=True)
+        else:
+            link.unlink(missing_ok=True)
+        link.write_bytes(self._git_link)
 
     # ------------------------------------------------------------------ snapshot comparison
 
@@ -304,8 +378,9 @@ class Sandbox:
 class _SandboxContext:
     """`async with`: builds the sandbox off the event loop; removes it on exit or cancellation."""
 
-    def __init__(self, root: Path, overlay: dict[str, str], excludes: tuple[str, ...]) -> None:
-        self._args = (root, overlay, excludes)
+    def __init__(self, root: Path, overlay: dict[str, str], excludes: tuple[str, ...],
+                 confinement: Confinement | None) -> None:
+        self._args = (root, overlay, excludes, confinement)
         self._sandbox: Sandbox | None = None
 
     async def __aenter__(self) -> Sandbox:
@@ -346,14 +421,51 @@ def _worktree_lock(repo_root: Path) -> threading.Lock:
         return _WORKTREE_LOCKS.setdefault(repo_root, threading.Lock())
 
 
-def _repo_with_head(root: Path) -> git.Repo | None:
+def _repo_with_head(root: Path) -> tuple[Path, list[Path]] | None:
+    """(repository root, its git folders) when `root` is in a work tree with a commit, else None."""
     try:
-        repo = git.Repo(root, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return None
-    if repo.bare or repo.working_tree_dir is None or not repo.head.is_valid():
-        return None  # no commit to check out: use a plain copy
-    return repo
+        top = _git(root, "rev-parse", "--show-toplevel").strip()
+        if not top:
+            return None  # a bare repository or inside .git: use a plain copy
+        _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        dirs = _git(root, "rev-parse", "--absolute-git-dir", "--git-common-dir").splitlines()
+    except git.GitCommandError:
+        return None  # not a repository, or no commit to check out: use a plain copy
+    repo_root = Path(top).resolve()
+    return repo_root, [(root / d).resolve() for d in dirs if d.strip()]
+
+
+def _git_folders(root: Path) -> list[Path]:
+    """The work tree around `root` and its git folders (hidden from the test command), or []."""
+    try:
+        out = _git(root, "rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir")
+    except git.GitCommandError:
+        return []
+    return [(root / line).resolve() for line in out.splitlines() if line.strip()]
+
+
+def _write_git_identity(home: Path) -> None:
+    """The private HOME gets the user's git name and email only (tests that commit need them;
+    the rest of ~/.gitconfig may hold credentials)."""
+    lines = []
+    for key in ("name", "email"):
+        try:
+            value = _git(home, "config", "--global", "--get", f"user.{key}").strip()
+        except git.GitCommandError:
+            continue
+        if value and "\n" not in value:
+            quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'\t{key} = "{quoted}"')
+    if lines:
+        (home / ".gitconfig").write_text("[user]\n" + "\n".join(lines) + "\n", encoding="utf-8")
+
+
+def git_env() -> dict[str, str]:
+    """Baton's environment without the GIT_* variables that would redirect git (GIT_DIR,
+    GIT_INDEX_FILE, GIT_WORK_TREE, GIT_CONFIG_*, … set when Baton runs from a git hook)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(_GIT_ENV)
+    return env
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -362,11 +474,16 @@ def _git(cwd: Path, *args: str) -> str:
 
 
 def _git_bytes(cwd: Path, *args: str) -> bytes:
-    out = git.Git(str(cwd)).execute(
-        ["git", "-c", "core.hooksPath=/dev/null", *args],
-        env=_GIT_ENV, stdout_as_string=False, strip_newline_in_stdout=False,
-    )
-    return bytes(out)
+    argv = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", *args]
+    try:
+        done = subprocess.run(argv, cwd=cwd, env=git_env(), capture_output=True, stdin=subprocess.DEVNULL,
+                              timeout=_GIT_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise git.GitCommandError(argv, -1, str(e)) from None
+    if done.returncode != 0:
+        raise git.GitCommandError(argv, done.returncode, done.stderr.decode("utf-8", "replace"),
+                                  done.stdout.decode("utf-8", "replace"))
+    return done.stdout
 
 
 def _as_text(data: bytes | None) -> object:
@@ -384,4 +501,4 @@ def _read_path(path: Path) -> object:
     try:
         return _as_text(path.read_bytes())
     except OSError as e:
-        raise EditError(f"{path}: cannot be read in the sandbox ({e.strerror})") from None
+        raise EditError(f"{path.name}: a file in the sandbox cannot be read ({e.strerror})") from None

@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
+from .confine import Confinement
 from .edits.snapshot import SKIP_DIRS
 from .sandbox import Sandbox
 
@@ -32,8 +33,9 @@ from .sandbox import Sandbox
 class ClonedSandbox(Sandbox):
     """A Sandbox in copy mode whose baseline is a shared snapshot folder (never written)."""
 
-    def __init__(self, root: Path, tmp: Path, excludes: Iterable[str], baseline: Path) -> None:
-        super().__init__(root, tmp, excludes)
+    def __init__(self, root: Path, tmp: Path, excludes: Iterable[str], baseline: Path,
+                 confinement: Confinement | None = None) -> None:
+        super().__init__(root, tmp, excludes, confinement)
         self.mode = "copy"
         self._base = baseline
         self.path = tmp / "ws"
@@ -49,8 +51,10 @@ class ClonedSandbox(Sandbox):
 class SandboxPool:
     """Clones of one snapshot folder (`base`), made and removed off the event loop."""
 
-    def __init__(self, root: Path, base: Path, excludes: Iterable[str] = ()) -> None:
+    def __init__(self, root: Path, base: Path, excludes: Iterable[str] = (), *,
+                 confinement: Confinement | None = None) -> None:
         self.root, self.base, self.excludes = Path(root), Path(base), tuple(excludes)
+        self.confinement = confinement  # how the clones' tests run (None: "auto" at the first run)
 
     @contextlib.asynccontextmanager
     async def clone(self, source: Path | None = None, *, full_copy: bool = False) -> AsyncIterator[ClonedSandbox]:
@@ -76,7 +80,7 @@ class SandboxPool:
             if source is not None:
                 baseline = tmp / "base"
                 link_tree(source, baseline)
-            sb = ClonedSandbox(self.root, tmp, self.excludes, baseline)
+            sb = ClonedSandbox(self.root, tmp, self.excludes, baseline, self.confinement)
             if full_copy:
                 shutil.copytree(baseline, sb.path, symlinks=True, ignore=shutil.ignore_patterns(*SKIP_DIRS))
             else:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException
 
 from baton.pipelines.merge import MergeConflict, three_way_merge
 from baton.pipelines.models import ChangeSet, Edit, EditKind
@@ -33,6 +34,7 @@ class ApplyOutcome:
     skipped_ops: list[str] = field(default_factory=list)
     failure_reason: str | None = None
     hunks: int = 0
+    declined: bool = False  # the editor said no without a reason: the user discarded the change
     texts: dict[str, str] = field(default_factory=dict)  # path → text the editor now has (applied only)
 
 
@@ -150,8 +152,12 @@ async def send_changeset(
             return outcome
         built = build_workspace_edit(cs, root, versions, opts)
         outcome.skipped_ops, outcome.hunks = built.skipped, built.hunk_count
-        result: lsp.ApplyWorkspaceEditResult = await ls.workspace_apply_edit_async(
-            lsp.ApplyWorkspaceEditParams(edit=built.edit, label=label))
+        try:
+            result: lsp.ApplyWorkspaceEditResult = await ls.workspace_apply_edit_async(
+                lsp.ApplyWorkspaceEditParams(edit=built.edit, label=label))
+        except JsonRpcException as e:  # the editor failed while applying: say so, never crash the run's end
+            outcome.failure_reason = f"the editor could not apply the edit ({e.message or type(e).__name__})"
+            return outcome
         if result.applied:
             outcome.applied = True
             outcome.failure_reason = None
@@ -165,6 +171,7 @@ async def send_changeset(
         moved = [p for p, v in versions.items()
                  if (doc := open_document(ls, root, p)) is not None and v is not None and doc.version != v]
         if not moved:
+            outcome.declined = not result.failure_reason
             break
         log.info("edit refused with stale documents %s; rebasing", moved)
         cs, versions, left = await rebase(ls, root, cs)

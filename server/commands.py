@@ -19,6 +19,7 @@ from pygls.uris import to_fs_path
 
 from baton.pipelines.artifacts import PlanParseError
 from baton.pipelines.config import ConfigError, Settings
+from baton.pipelines.eval.latest import latest_eval_rows
 from baton.pipelines.models import (
     ChangeSet,
     Failure,
@@ -30,7 +31,10 @@ from baton.pipelines.models import (
     TriageRequest,
 )
 from baton.pipelines.store import RunNotFound, RunSummary
+from baton.pipelines.trace_html import write_trace_html
 from baton.pipelines.trust import WorkspaceNotTrusted
+
+from .progress import baton_capability
 
 T = TypeVar("T", bound=BaseModel)
 Handler = Callable[..., Awaitable[dict[str, Any]]]
@@ -41,7 +45,7 @@ TRIAGE_FIX_VALIDATE = "baton.triageFixValidate"
 CANCEL_RUN = "baton.cancelRun"
 CONTINUE_RUN = "baton.continueRun"
 LIST_RUNS = "baton.listRuns"
-SHOW_RUN = "baton.showRun"
+SHOW_RUN = "baton.showRun"  # also writes and returns the run's trace.html
 APPLY_RUN = "baton.applyRun"
 SHOW_STATS = "baton.showStats"
 PROPOSED_FILES = "baton.proposedFiles"
@@ -435,6 +439,9 @@ def install(server: Any) -> None:
         for key in ("plan", "review", "triage"):
             if key in out:
                 await ls.show_document(out[key])
+        if rec.status.finished and (store.run_dir(rec.id) / "trace.jsonl").is_file():
+            # the readable trace: one self-contained page the editor offers to open
+            out["trace"] = (await asyncio.to_thread(write_trace_html, rec, store.run_dir(rec.id))).as_uri()
         if not out:
             raise JsonRpcInvalidRequest(message=f"run {rec.id} has no documents yet (status {rec.status.value})")
         return out
@@ -458,14 +465,17 @@ def install(server: Any) -> None:
         store = ls.runs.store(roots[0])
         await asyncio.to_thread(store.ensure)
         stats = await asyncio.to_thread(store.stats)
-        text = render_stats_md(stats)
-        await asyncio.to_thread(store.base.joinpath("stats.md").write_text, text, "utf-8")
-        uri = store.base.joinpath("stats.md").as_uri()
-        await ls.show_document(uri)
+        uri: str | None = None
+        if not baton_capability(ls, "statsView"):  # Baton's extension draws its own view from the answer
+            text = render_stats_md(stats)
+            await asyncio.to_thread(store.base.joinpath("stats.md").write_text, text, "utf-8")
+            uri = store.base.joinpath("stats.md").as_uri()
+            await ls.show_document(uri)
         return {"uri": uri, "stats": [{"pattern": s.pattern, "runs": s.runs, "successRate": s.success_rate,
                                        "meanDurationS": s.mean_duration_s, "p50DurationS": s.p50_duration_s,
                                        "p95DurationS": s.p95_duration_s, "finished": s.finished,
-                                       "succeeded": s.succeeded} for s in stats]}
+                                       "succeeded": s.succeeded} for s in stats],
+                **(await asyncio.to_thread(latest_eval_rows, store))}
 
     @_command(server, PROPOSED_FILES)
     async def proposed_files(ls: Any, *raw: Any) -> dict[str, Any]:

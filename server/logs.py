@@ -18,15 +18,14 @@ class ClientLogHandler(logging.Handler):
     thread-safe, so those are handed to the server's loop."""
 
     def __init__(self, server: Any) -> None:
-        super().__init__(logging.INFO)
+        super().__init__()  # the loggers' levels decide (--log-level)
         self.server = server
 
     def emit(self, record: logging.LogRecord) -> None:
         from lsprotocol import types as lsp  # here: the run host imports this module without LSP
 
         try:
-            kind = lsp.MessageType.Error if record.levelno >= logging.ERROR else (
-                lsp.MessageType.Warning if record.levelno >= logging.WARNING else lsp.MessageType.Log)
+            kind = message_type(record.levelno)
             params = lsp.LogMessageParams(type=kind, message=redact(self.format(record)))
             loop = self.server.loop
             if loop is None or loop.is_closed():
@@ -41,6 +40,31 @@ class ClientLogHandler(logging.Handler):
                 loop.call_soon_threadsafe(self.server.window_log_message, params)
         except Exception:
             pass
+
+
+def message_type(levelno: int) -> int:
+    """A logging level as window/logMessage's type, so the editor's log shows the same level
+    (INFO is Info, not the `[error]` every stderr line gets)."""
+    from lsprotocol import types as lsp
+
+    if levelno >= logging.ERROR:
+        return lsp.MessageType.Error
+    if levelno >= logging.WARNING:
+        return lsp.MessageType.Warning
+    return lsp.MessageType.Info if levelno >= logging.INFO else lsp.MessageType.Log
+
+
+class ToClientOnly(logging.Filter):
+    """On stderr, drop Baton's records once the client receives them as window/logMessage: the
+    editor files every stderr line as an error, and each record would show twice."""
+
+    def __init__(self, server: Any) -> None:
+        super().__init__()
+        self.server = server
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        connected = self.server.loop is not None and not self.server.loop.is_closed()
+        return not (connected and record.name.startswith("baton"))
 
 
 class RedactFilter(logging.Filter):

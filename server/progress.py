@@ -1,6 +1,13 @@
 """Engine events → what the editor shows: work-done progress, log messages, documents,
 and the `baton/runUpdate` notification that drives the VS Code status bar.
 
+One signal per event. A client with Baton's own extension says so in its capabilities
+(`experimental.baton.notifications`, `experimental.baton.artifacts`): it then shows runs and
+their messages from `baton/runUpdate` / `baton/editOutcome` and opens `baton/artifact`
+documents itself, and the server sends no work-done progress, no showMessage and no
+showDocument for them. Other clients get the standard LSP forms, and those without
+work-done progress (eglot) get the run's milestones as `window/showMessage`.
+
 Events arrive from the run host (runproxy.py) on the server's loop and are handled
 synchronously, so anything that is an LSP *request* (showDocument, the progress `create`) is
 scheduled as a task kept alive by the run manager.
@@ -23,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RUN_UPDATE = "baton/runUpdate"
+EDIT_OUTCOME = "baton/editOutcome"
+ARTIFACT = "baton/artifact"
 
 _STEP_TITLES = {
     "plan": "planning",
@@ -55,6 +64,37 @@ def supports_progress(ls: Any) -> bool:
     return bool(caps and caps.window and caps.window.work_done_progress)
 
 
+def baton_capability(ls: Any, name: str) -> bool:
+    """`experimental.baton.<name>` is true in the client's capabilities (Baton's own clients)."""
+    caps = ls.client_capabilities
+    experimental = getattr(caps, "experimental", None) if caps else None
+    baton = experimental.get("baton") if isinstance(experimental, dict) else None
+    return isinstance(baton, dict) and baton.get(name) is True
+
+
+def client_shows_runs(ls: Any) -> bool:
+    """The client shows run state and messages itself from baton/runUpdate and baton/editOutcome."""
+    return baton_capability(ls, "notifications")
+
+
+def client_opens_artifacts(ls: Any) -> bool:
+    """The client opens plan.md / review.md itself from baton/artifact."""
+    return baton_capability(ls, "artifacts")
+
+
+def short_task(text: str, limit: int = 60) -> str:
+    first = (text.strip().splitlines() or [""])[0]
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def short_path(path: Path, root: Path) -> str:
+    """A path relative to the workspace when inside it (messages stay readable)."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
 class ProgressReporter:
     """Maps one run's events to the editor; created by the run manager per run."""
 
@@ -81,8 +121,8 @@ class ProgressReporter:
         kept and sent after `begin`, so a fast run still shows begin → report → end."""
         if self.state != "new":
             return
-        if not supports_progress(self.ls):
-            self.state = "off"
+        if not supports_progress(self.ls) or client_shows_runs(self.ls):
+            self.state = "off"  # the extension's own status item shows the run: no second one
             return
         self.state = "creating"
         token = f"baton-run-{self.run.id}"
@@ -94,7 +134,7 @@ class ProgressReporter:
             self._pending.clear()
             return
         self.token = token
-        title = "Baton: " + self.run.task_text.splitlines()[0][:80]
+        title = "Baton: " + short_task(self.run.task_text, 80)
         self.ls.work_done_progress.begin(token, lsp.WorkDoneProgressBegin(title=title, cancellable=True,
                                                                           message="starting", percentage=0))
         self.state = "open"
@@ -121,10 +161,26 @@ class ProgressReporter:
     def notify_update(self, status: str, step: str | None = None, message: str | None = None,
                       verdict: str | None = None) -> None:
         self.ls.protocol.notify(RUN_UPDATE, {"runId": self.run.id, "status": status, "step": step,
-                                             "message": message, "verdict": verdict})
+                                             "message": message, "verdict": verdict,
+                                             "task": short_task(self.run.task_text, 200)})
 
     def log(self, message: str, kind: lsp.MessageType = lsp.MessageType.Log) -> None:
-        self.ls.window_log_message(lsp.LogMessageParams(type=kind, message=f"[{self.run.id}] {message}"))
+        self.ls.window_log_message(lsp.LogMessageParams(type=kind, message=f"[{self.name}] {message}"))
+
+    @property
+    def name(self) -> str:
+        """How messages name the run: its task, short."""
+        return f"“{short_task(self.run.task_text)}”"
+
+    def tell(self, message: str, kind: lsp.MessageType = lsp.MessageType.Info) -> None:
+        """A message for clients that do not show runs themselves (the extension does)."""
+        if not client_shows_runs(self.ls):
+            self.ls.window_show_message(lsp.ShowMessageParams(type=kind, message=f"Baton {self.name}: {message}"))
+
+    def milestone(self, message: str, kind: lsp.MessageType = lsp.MessageType.Info) -> None:
+        """A milestone (implementing, tests, verdict): a message for clients with no progress UI."""
+        if self.state == "off" and not supports_progress(self.ls):
+            self.tell(message, kind)
 
     # -------------------------------------------------------------- events
 
@@ -143,6 +199,8 @@ class ProgressReporter:
             self._report(human, self._percent(name))
             self.notify_update("running", step=name, message=human)
             self.log(f"step {name} started")
+            if name.split(":")[0] in ("implement", "revise", "review"):
+                self.milestone(human)
         elif t is EventType.step_finished:
             self.log(ev.message + (f" ({ev.data.get('duration_s', 0):.1f}s)" if ev.data.get("duration_s") else ""))
         elif t is EventType.tool_call:
@@ -155,22 +213,29 @@ class ProgressReporter:
         elif t is EventType.handoff:
             name = ev.data.get("artifact")
             path = ev.data.get("path")
-            self.log(f"wrote {name}: {path}")
+            self.log(f"wrote {name}: {short_path(Path(path), self.run.workspace) if path else ''}")
             if name in ("plan.md", "review.md", "triage.md") and path:
                 self.spawn(self.show_document(Path(path)))
         elif t is EventType.waiting:
             if ev.data.get("path"):
                 self.run.plan_path = Path(ev.data["path"])
-            self._report("waiting: edit plan.md, then run Baton: Continue run")
-            self.notify_update("waiting", step=self.run.step, message="plan ready: edit plan.md, then Continue run")
-            self.ls.window_show_message(lsp.ShowMessageParams(
-                type=lsp.MessageType.Info,
-                message=f"Baton: the plan for run {self.run.id} is ready. Edit plan.md if needed, then run "
-                        f"'Baton: Continue run' (baton.continueRun) or cancel it."))
+            self._report("waiting for you: edit plan.md, then continue the run")
+            self.notify_update("waiting", step=self.run.step, message="waiting for you: plan.md is ready")
+            self.tell("the plan is ready. Edit plan.md if needed, then continue the run "
+                      "(baton.continueRun) or cancel it (baton.cancelRun).")
         elif t is EventType.failure:
             self.log(f"failure: {ev.message}", lsp.MessageType.Warning)
+        elif t is EventType.log and ev.data.get("warning"):
+            self.log(ev.message, lsp.MessageType.Warning)
+            self.ls.window_show_message(lsp.ShowMessageParams(type=lsp.MessageType.Warning, message=f"Baton: {ev.message}"))
         elif t is EventType.log:
             self.log(ev.message)
+            milestone = ev.data.get("milestone")
+            if milestone == "tests":
+                self._report(ev.message[:120])
+                self.milestone(ev.message, lsp.MessageType.Info if ev.data.get("ok") else lsp.MessageType.Warning)
+            elif milestone == "review":
+                self.milestone(ev.message)
             if ev.data.get("queued"):
                 self._report(ev.message)
                 self.notify_update("running", message=ev.message)
@@ -191,11 +256,16 @@ class ProgressReporter:
 
     async def show_document(self, path: Path) -> None:
         uri = path.as_uri()
+        if client_opens_artifacts(self.ls):
+            self.ls.protocol.notify(ARTIFACT, {"runId": self.run.id, "name": path.name, "uri": uri,
+                                               "task": short_task(self.run.task_text, 200)})
+            return
         if supports_show_document(self.ls):
             try:
                 await self.ls.window_show_document_async(lsp.ShowDocumentParams(uri=uri, take_focus=True))
                 return
             except Exception as e:
                 log.info("showDocument failed (%s); falling back to a message", e)
-        self.ls.window_show_message(lsp.ShowMessageParams(type=lsp.MessageType.Info,
-                                                          message=f"Baton run {self.run.id}: {path.name} is at {path}"))
+        self.ls.window_show_message(lsp.ShowMessageParams(
+            type=lsp.MessageType.Info,
+            message=f"Baton {self.name}: {path.name} is ready: {short_path(path, self.run.workspace)}"))

@@ -23,7 +23,7 @@ from baton.pipelines.models import ChangeSet, Plan, RunRecord, RunStatus, Task
 from baton.pipelines.store import RunNotFound, RunStore, new_run_id
 
 from .apply import send_changeset
-from .progress import ProgressReporter
+from .progress import EDIT_OUTCOME, ProgressReporter, short_task
 from .review import FindingsBoard
 from .runproxy import RunHost, RunProxy
 
@@ -224,7 +224,7 @@ class RunManager:
                 await self.send_edit(run, result.changeset)
             elif rec.status is not RunStatus.cancelled:
                 kind = lsp.MessageType.Info if rec.status is RunStatus.succeeded else lsp.MessageType.Error
-                self.ls.window_show_message(lsp.ShowMessageParams(type=kind, message=f"Baton run {run.id}: {summary}"))
+                run.reporter.tell(summary, kind)
         finally:
             run.done.set()
             self.prune()
@@ -240,15 +240,21 @@ class RunManager:
         parts = []
         if outcome.applied:
             parts.append(f"changes applied ({outcome.hunks} change(s))" + (" after a rebase" if outcome.rebased else ""))
+        elif outcome.declined:
+            parts.append("the proposed change was not applied; nothing was written. baton.applyRun offers it again")
         else:
             parts.append(f"changes not applied: {outcome.failure_reason}")
         if outcome.left_alone:
             parts.append("left alone: " + "; ".join(outcome.left_alone))
         if outcome.skipped_ops:
             parts.append("this editor cannot " + ", ".join(outcome.skipped_ops) + "; see changes.diff")
-        message = f"Baton run {run.id}: " + ". ".join(parts)
-        kind = lsp.MessageType.Info if outcome.applied and not outcome.left_alone else lsp.MessageType.Warning
-        self.ls.window_show_message(lsp.ShowMessageParams(type=kind, message=message))
+        message = ". ".join(parts)
+        problem = bool(outcome.left_alone or outcome.skipped_ops) or not (outcome.applied or outcome.declined)
+        self.ls.protocol.notify(EDIT_OUTCOME, {
+            "runId": run.id, "task": short_task(run.task_text, 200), "applied": outcome.applied,
+            "declined": outcome.declined, "rebased": outcome.rebased, "changes": outcome.hunks,
+            "leftAlone": list(outcome.left_alone), "failureReason": outcome.failure_reason, "message": message})
+        run.reporter.tell(message, lsp.MessageType.Warning if problem else lsp.MessageType.Info)
         run.reporter.log(message)
         review = run.result.review if run.result else None
         if outcome.applied and review and review.findings:

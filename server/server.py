@@ -17,7 +17,7 @@ from baton.pipelines import __version__
 from baton.pipelines.config import Settings
 
 from . import commands
-from .logs import ClientLogHandler, RedactFilter, configure_logging
+from .logs import ClientLogHandler, RedactFilter, ToClientOnly, configure_logging
 from .options import clean_options, settings_for
 from .progress import supports_configuration, supports_show_document
 from .review import DISMISS_COMMAND
@@ -131,6 +131,8 @@ def create_server() -> BatonServer:
     async def on_initialized(ls: BatonServer, params: lsp.InitializedParams) -> None:
         ls.runs.warm_up(*commands.PATTERNS.values())
         ls.runs.spawn(ls.runs.recover(ls.workspace_roots()))  # runs a killed Baton left `running`
+        for root in ls.workspace_roots():  # findings shown before a restart (a window reload) come back
+            ls.runs.spawn(ls.runs.findings.restore(root, ls.runs.store(root)))
         try:
             if not ls.options and supports_configuration(ls):
                 await ls.pull_configuration()
@@ -187,9 +189,11 @@ def run_server(tcp: str | None = None, log_level: str = "INFO") -> int:
     server = create_server()
     server.runs.host.log_level = log_level
     handler = ClientLogHandler(server)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     handler.addFilter(RedactFilter())
     logging.getLogger("baton").addHandler(handler)
+    for h in logging.getLogger().handlers:  # stderr: only what the client cannot receive
+        h.addFilter(ToClientOnly(server))
     if tcp:
         host, _, port = tcp.rpartition(":")
         if not port.isdigit():

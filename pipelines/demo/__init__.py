@@ -55,15 +55,30 @@ def demo(args: argparse.Namespace) -> int:
     print("Baton demo — REPLAY of a recorded model session (scripted OpenAI-compatible server; no API key,\n"
           "no network). The pipeline, tools, sandbox and tests below are real.\n", file=out)
     print(f"project: {dest}\ntask:    {DEMO_TASK}\n", file=out)
+    sandbox = _demo_sandbox(out)
     with resources.as_file(script) as script_path, ScriptedLLM(script_path) as url:
         settings = load_settings(dest, overrides={
             "base_url": url, "api_key": "replay-no-key",
             "roles": {role: {"model": model, "reasoning": False} for role, model in ROLES.items()},
-            "test_command": f"{sys.executable} -m pytest -q", "max_retries": 1,
+            "test_command": f"{sys.executable} -m pytest -q", "max_retries": 1, "sandbox": sandbox,
         }, env={}, overrides_source="demo")
         task = Task(text=DEMO_TASK, scope=Scope(root=str(dest)), pattern=Pattern.plan_implement_review)
         rec = asyncio.run(_run(dest, settings, task, quiet=args.quiet))
     return _report(dest, rec, out)
+
+
+def _demo_sandbox(out) -> str:  # type: ignore[no-untyped-def]
+    """The OS sandbox when there is one. Without it the demo still runs: its code is Baton's own
+    bundled recording, not a live model's; a real run would stop and say what to install."""
+    from ..confine import SandboxUnavailable, resolve_confinement_sync
+
+    try:
+        resolve_confinement_sync("auto")
+    except SandboxUnavailable as e:
+        print(f"note: no OS sandbox here, so the demo's bundled tests run unconfined; real runs stop "
+              f"until you fix this: {e}\n", file=out)
+        return "none"
+    return "auto"
 
 
 async def _run(dest: Path, settings, task: Task, *, quiet: bool):  # type: ignore[no-untyped-def]

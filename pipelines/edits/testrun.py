@@ -16,6 +16,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from ..redact import redact
 from .pyenv import find_project_python
 
 DEFAULT_OUTPUT_LIMIT = 20_000  # characters of output kept (the tail)
+MAX_JUNIT_BYTES = 20_000_000  # a JUnit file a test wrote bigger than this is not parsed
 KILL_GRACE_S = 3.0  # between SIGTERM and SIGKILL
 _SHELL_OPS = set("|&;<>()$`")
 _PYTEST_CONFIGS = ("pytest.ini", "conftest.py")
@@ -94,26 +96,44 @@ async def run_test_command(
     *,
     output_limit: int = DEFAULT_OUTPUT_LIMIT,
     env: dict[str, str] | None = None,
+    exact_env: Mapping[str, str] | None = None,
+    wrap: Callable[[str], Sequence[str]] | None = None,
+    junit_dir: Path | None = None,
+    scrub: Callable[[str], str] = redact,
 ) -> TestReport:
-    """Run `command` with a shell in `cwd`; never raises for the command's own failures."""
+    """Run `command` with a shell in `cwd`; never raises for the command's own failures.
+
+    `wrap` turns the final shell command into the argv to run (the OS sandbox), `exact_env`
+    is the whole environment (an allowlist) instead of Baton's own plus `env`, `junit_dir`
+    is where pytest's report goes (a folder the sandbox can write), `scrub` cleans the output.
+    """
     junit: Path | None = None
     shown = command
     if is_pytest_command(command):
-        fd, name = tempfile.mkstemp(prefix="baton-junit-", suffix=".xml")
+        fd, name = tempfile.mkstemp(prefix="baton-junit-", suffix=".xml", dir=junit_dir)
         os.close(fd)
         junit = Path(name)
         command = f"{command} -p no:cacheprovider -o junit_family=xunit1 --junitxml={shlex.quote(name)}"
-    run_env = {**os.environ, **(env or {}), "PYTHONDONTWRITEBYTECODE": "1"}
+    if exact_env is not None:
+        run_env = {**exact_env, "PYTHONDONTWRITEBYTECODE": "1"}
+    else:
+        run_env = {**os.environ, **(env or {}), "PYTHONDONTWRITEBYTECODE": "1"}
     start = time.monotonic()
     try:
-        spawn = asyncio.ensure_future(asyncio.create_subprocess_shell(
-            command, cwd=cwd, env=run_env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-        ))
+        if wrap is None:
+            started = asyncio.create_subprocess_shell(
+                command, cwd=cwd, env=run_env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        else:
+            argv = list(wrap(command))
+            started = asyncio.create_subprocess_exec(
+                *argv, cwd=cwd, env=run_env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        spawn = asyncio.ensure_future(started)
         try:
             proc = await asyncio.shield(spawn)
         except OSError as e:
-            return TestReport(command=shown, error=f"could not start the shell in {cwd}: {e.strerror or e}")
+            return TestReport(command=shown, error=f"could not start the test command: {e.strerror or e}")
         except asyncio.CancelledError:
             # cancelled while starting: the shell may already run (and have children) — kill its group
             await asyncio.shield(_kill_when_started(spawn))
@@ -136,7 +156,7 @@ async def run_test_command(
         report = TestReport(
             command=shown,
             exit_code=None if timed_out else proc.returncode,
-            output_tail=redact(tail.text()),
+            output_tail=scrub(tail.text()),
             duration_s=time.monotonic() - start,
             timed_out=timed_out,
         )
@@ -213,6 +233,8 @@ def _explain_exit(report: TestReport, command: str) -> None:
 
 def _read_junit(report: TestReport, path: Path, cwd: Path) -> None:
     try:
+        if path.stat().st_size > MAX_JUNIT_BYTES:
+            return  # written by the tests themselves: too big to trust or parse
         root = ET.parse(path).getroot()
     except (ET.ParseError, OSError):
         return  # pytest did not get far enough to write it; the exit code and output tell why

@@ -35,6 +35,8 @@ PATTERN_FUNCTIONS: dict[Pattern, tuple[str, str]] = {
     Pattern.parallel_modules: ("baton.pipelines.patterns.parallel_modules", "parallel_modules"),
     Pattern.triage_fix_validate: ("baton.pipelines.patterns.triage_fix_validate", "triage_fix_validate"),
 }
+# Patterns whose module-level name is a factory of the pattern function.
+PATTERN_FACTORIES = frozenset({Pattern.parallel_modules})
 _GIT_ID = ["-c", "user.name=Baton eval", "-c", "user.email=eval@baton.invalid", "-c", "commit.gpgsign=false",
            "-c", "core.hooksPath=/dev/null"]
 _IGNORE = shutil.ignore_patterns(".baton", "__pycache__", ".pytest_cache", "*.pyc")
@@ -106,7 +108,11 @@ async def _run_in(tmp: Path, job: CaseJob, subscribers: tuple[Any, ...]) -> Case
         except CaseSetupError as e:
             return CaseOutput(CaseResult(**base, model_set="-", status="failed", success=False,
                                          reason=FailureReason.setup_error, error=str(e)))
-        task = _task(case, ws)
+        try:
+            task = _task(case, ws)
+        except CaseSetupError as e:
+            return CaseOutput(CaseResult(**base, model_set=model_set_label(roles), status="failed", success=False,
+                                         reason=FailureReason.setup_error, error=str(e)))
         from ..engine import Engine
 
         result = await Engine(ws, settings, store=store).run(task, fn, subscribers=subscribers)
@@ -135,9 +141,12 @@ class CaseSetupError(Exception):
 def load_pattern(pattern: Pattern) -> Any:
     module, name = PATTERN_FUNCTIONS[pattern]
     try:
-        return getattr(importlib.import_module(module), name)
+        fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
         raise CaseSetupError(f"the {pattern.value} pattern is not available in this version of Baton") from None
+    if pattern in PATTERN_FACTORIES:  # parallel_modules(modules=None) makes the pattern: the decomposer decides
+        fn = fn()
+    return fn
 
 
 def prepare_project(case: Case, ws: Path) -> None:
@@ -213,13 +222,21 @@ def _settings(case: Case, ws: Path, job: CaseJob, url: str | None) -> tuple[Sett
 
 
 def _task(case: Case, ws: Path) -> Task:
-    text = case.task
-    source = "user"
-    if case.failure_file is not None:
-        failure = case.failure_file.read_text(encoding="utf-8", errors="replace")
-        text = f"{text}\n\nFailure report:\n```\n{failure[-20_000:]}\n```"
-        source = "ci"
-    return Task(text=text, scope=Scope(root=str(ws), path=case.module), pattern=case.pattern, source=source)
+    scope = Scope(root=str(ws), path=case.module)
+    if case.pattern is Pattern.triage_fix_validate:  # the failure input, parsed as `baton triage --log` does
+        from ..models import TriageRequest
+
+        report = None
+        if case.failure_file is not None:
+            from ..triage.parsers import InputError, parse_log
+
+            try:
+                report = parse_log(case.failure_file.read_text(encoding="utf-8", errors="replace"), ws)
+            except InputError as e:
+                raise CaseSetupError(f"{case.failure_file}: {e}") from None
+        return Task(text=case.task, scope=scope, pattern=case.pattern, source="ci",
+                    triage=TriageRequest(report=report, again=True))
+    return Task(text=case.task, scope=scope, pattern=case.pattern)
 
 
 async def _hidden_check(case: Case, ws: Path, changeset: ChangeSet | None, rec: RunRecord) -> CheckResult | None:

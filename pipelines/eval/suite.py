@@ -23,7 +23,7 @@ from ..models import Pattern
 CASE_SETTINGS = frozenset({
     "test_timeout_s", "llm_timeout_s", "step_timeout_s", "run_timeout_s", "max_retries", "retry_base_delay_s",
     "retry_max_delay_s", "max_turns", "max_repairs", "implement_attempts", "review_rounds", "budget_tokens",
-    "budget_cost_usd", "exclude", "max_file_bytes", "repo_map_tokens", "concurrency",
+    "budget_cost_usd", "exclude", "max_file_bytes", "repo_map_tokens", "concurrency", "triage_reruns",
 })
 MANIFEST_NAMES = ("suite.toml", "suite.yaml", "suite.yml")
 _CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")

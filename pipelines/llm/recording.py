@@ -102,3 +102,12 @@ def _scrub_tree(value: Any, scrub: Any) -> Any:
     if isinstance(value, dict):
         return {k: _scrub_tree(v, scrub) for k, v in value.items()}
     return value
+
+
+def recorder_for(workspace: Path, settings: Any, task: Any, run_id: str | None = None) -> SessionRecorder:
+    """A recorder whose script names each role's model (so a replay needs no --models)."""
+    from .. import __version__
+
+    meta = RecordingMeta(roles={r.value: c.model for r, c in settings.roles.items()}, pattern=task.pattern.value,
+                         task=task.text, run_id=run_id, baton_version=__version__)
+    return SessionRecorder(workspace, meta)

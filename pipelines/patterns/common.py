@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from ..agents.base import render
+from ..confine import Confinement, resolve_confinement
 from ..edits.diff import render_unified_diff
 from ..edits.limits import ChangeLimits, ChangeTooLarge
 from ..edits.render import render_apply_patch
 from ..edits.tools import edit_tools
 from ..engine import RunContext, RunFailed
 from ..events import EventType
+from ..executor import Executor, LocalExecutor
 from ..models import ChangeSet, TestReport
 from ..sandbox import Sandbox
 from ..tools import Tool, ToolError
@@ -125,11 +127,18 @@ class Workbench:
     view: WorkspaceView
     repo_map: str
     context: str
+    confinement: Confinement
     _last_changes: ChangeSet | None = field(default=None)
+    executor: Executor = field(default_factory=LocalExecutor)  # every sandbox comes from the executor
 
     @classmethod
     async def open(cls, ctx: RunContext) -> Workbench:
+        """Checks first that model-written code can run confined (SandboxUnavailable stops the
+        run before any model call), then builds the view and the repo map."""
         s = ctx.settings
+        confinement = await resolve_confinement(s.sandbox, network=s.sandbox_network, test_env=s.test_env)
+        if confinement.warning:
+            ctx.bus.emit(EventType.log, confinement.warning, warning=True)
         view = WorkspaceView(ctx.workspace, ctx.task.scope, overlay=dict(ctx.overlay), excludes=s.exclude,
                              max_file_bytes=s.max_file_bytes)
         repo_map = ""
@@ -139,7 +148,7 @@ class Workbench:
             mapper = await asyncio.to_thread(default_mapper, ctx.store.base / "cache")  # opens SQLite
             repo_map = await mapper.abuild(view, ctx.task.text, s.repo_map_tokens)
         context = render("context", scope=ctx.task.scope.describe(), repo_map=repo_map or "(empty)")
-        return cls(ctx, view, repo_map, context)
+        return cls(ctx, view, repo_map, context, confinement)
 
     def read_tools(self) -> list[Tool]:
         return read_tools(self.view)
@@ -147,7 +156,8 @@ class Workbench:
     @contextlib.asynccontextmanager
     async def sandbox(self) -> AsyncIterator[SandboxBench]:
         overlay_text = {p: d.text for p, d in self.ctx.overlay.items()}
-        async with Sandbox.create(self.ctx.workspace, overlay_text, excludes=self.ctx.settings.exclude) as sb:
+        async with self.executor.sandbox(self.ctx.workspace, overlay_text, self.ctx.settings.exclude) as sb:
+            sb.confinement = self.confinement  # the executor makes it; the run's settings confine it
             view = WorkspaceView(sb.path, self.ctx.task.scope, excludes=self.ctx.settings.exclude,
                                  max_file_bytes=self.ctx.settings.max_file_bytes)
             yield SandboxBench(self.ctx, sb, view)

@@ -131,7 +131,7 @@ class ParallelRun:
         executor = LocalExecutor(s.parallel_concurrency)
         t0 = time.monotonic()
         async with executor.sandbox(ctx.workspace, overlay, s.exclude) as base:
-            self.pool = SandboxPool(ctx.workspace, base.path, s.exclude)
+            self.pool = SandboxPool(ctx.workspace, base.path, s.exclude, confinement=bench.confinement)
             async with self.pool.clone(full_copy=True) as integration:
                 self.integration = integration
                 jobs = [Job(m.path, self._job_fn(m), timeout_s=None, wait_for=self._deps_fn(m)) for m in order]

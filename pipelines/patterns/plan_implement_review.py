@@ -65,6 +65,8 @@ async def plan_implement_review(ctx: RunContext) -> RunOutcome:
                     message = render("rereview_request", diff=bench.diff(changes),
                                      submission=_submission_text(submission), tests=format_tests(gate.last))
                 review = await reviewer.run(message, step=step)
+                ctx.bus.emit(EventType.log, f"review {review.verdict}: {review.summary.strip()[:200]}",
+                             milestone="review", verdict=review.verdict)
                 text = render_review_md(review, round_no=round_no, tests=gate.last)
                 await ctx.artifact("review.md", text)
                 if rounds > 1:
@@ -135,6 +137,8 @@ class TestGate:
             return None
         self.last = report
         await self.ctx.artifact("tests.json", report.model_dump_json(indent=2))
+        self.ctx.bus.emit(EventType.log, f"tests {'passed' if report.ok else 'failed'}: {report.summary_line()}",
+                          milestone="tests", ok=report.ok)
         if report.ok:
             return None
         if self.attempts < allowed:

@@ -117,7 +117,7 @@ def resolve_inside(
             try:
                 rel_posix = candidate.relative_to(root).as_posix()
             except ValueError:
-                raise PathRefused(raw, f"is outside the workspace root {root}; use a path relative to it") from None
+                raise PathRefused(raw, "is outside the workspace root; use a path relative to it") from None
         raw = rel_posix
     parts = [x for x in raw.replace("\\", "/").split("/") if x not in ("", ".")]
     if ".." in parts:
@@ -146,7 +146,7 @@ def resolve_inside(
         if cur.is_symlink():
             target = Path(os.path.realpath(cur))
             if target != root and root not in target.parents:
-                raise PathRefused(path, f"is a symlink that leads outside the workspace ({target})")
+                raise PathRefused(path, "is a symlink that leads outside the workspace")
             guarded = protected_component(target.relative_to(root).as_posix())
             if guarded is not None:
                 raise PathRefused(path, f"is a symlink into a {guarded}/ folder, which agents may not read or change")

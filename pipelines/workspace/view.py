@@ -150,7 +150,7 @@ class WorkspaceView:
                     return candidate.relative_to(self.root).as_posix()
                 except ValueError:
                     continue
-            raise PathRefused(p, f"is outside the workspace root {self.root}")
+            raise PathRefused(p, "is outside the workspace root; use a path relative to it")
         return normalise_rel(p)
 
     def is_hidden(self, rel: str) -> bool:

@@ -38,7 +38,7 @@ class EditorState:
         self.root = root
         self.buffers: dict[str, tuple[str, int]] = {}  # uri → (text, version)
         self.edit_requests: list[lsp.ApplyWorkspaceEditParams] = []
-        self.policy: str = "apply"  # apply | refuse | stale-then-apply
+        self.policy: str = "apply"  # apply | refuse | discard | stale-then-apply
         self.before_answer: Callable[[lsp.ApplyWorkspaceEditParams], Any] | None = None
         self.applied = asyncio.Event()
         self.init_result: lsp.InitializeResult | None = None
@@ -82,6 +82,8 @@ class EditorState:
                     await hook
             if self.policy == "refuse":
                 return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="the user declined")
+            if self.policy == "discard":  # VS Code's Refactor Preview, Discard: no reason given
+                return lsp.ApplyWorkspaceEditResult(applied=False)
             if self.policy == "stale-then-apply" and len(self.edit_requests) == 1:
                 return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="document changed")
             try:
@@ -173,9 +175,11 @@ def scripted() -> Any:
 async def start_editor(roots: list[Path], caps: str = "visual-studio-code", options: dict[str, Any] | None = None,
                        env: dict[str, str] | None = None,
                        server_args: tuple[str, ...] = (),
-                       configuration: dict[str, Any] | None = None) -> tuple[LanguageClient, EditorState]:
-    """Start `python -m baton.server` over stdio and initialize it like an editor with `caps`.
-    `configuration` is what the client answers to workspace/configuration (the pull model)."""
+                       configuration: dict[str, Any] | None = None,
+                       capabilities: lsp.ClientCapabilities | None = None) -> tuple[LanguageClient, EditorState]:
+    """Start `python -m baton.server` over stdio and initialize it like an editor with `caps`
+    (or exactly `capabilities`). `configuration` is what the client answers to
+    workspace/configuration (the pull model)."""
     client = make_test_lsp_client()
     if configuration is not None:
         client.set_configuration(configuration)
@@ -187,15 +191,24 @@ async def start_editor(roots: list[Path], caps: str = "visual-studio-code", opti
         return await state.on_apply_edit(params)
 
     client.run_updates = []  # type: ignore[attr-defined]
+    client.baton_notes = []  # type: ignore[attr-defined]  # (method, params) of baton/artifact, baton/editOutcome
 
     @client.feature("baton/runUpdate")
     def run_update(params: Any) -> None:
         client.run_updates.append(_plain(params))  # type: ignore[attr-defined]
 
+    @client.feature("baton/artifact")
+    def artifact(params: Any) -> None:
+        client.baton_notes.append(("baton/artifact", _plain(params)))  # type: ignore[attr-defined]
+
+    @client.feature("baton/editOutcome")
+    def edit_outcome(params: Any) -> None:
+        client.baton_notes.append(("baton/editOutcome", _plain(params)))  # type: ignore[attr-defined]
+
     await client.start_io(PY, "-m", "baton.server", *server_args, env=env or server_env())
     try:
         state.init_result = await asyncio.wait_for(client.initialize_session(lsp.InitializeParams(
-            capabilities=capabilities_for(caps),
+            capabilities=capabilities or capabilities_for(caps),
             root_uri=roots[0].as_uri(),
             workspace_folders=[lsp.WorkspaceFolder(uri=r.as_uri(), name=r.name) for r in roots],
             initialization_options=options,

@@ -121,7 +121,8 @@ async def test_client_without_show_document_gets_messages_with_the_paths(tmp_pat
     assert client.shown_documents == []
     for name in ("plan.md", "review.md"):
         await wait_until(f"a message naming {name}",
-                         lambda n=name: any(str(run_dir / n) in m.message for m in client.messages))
+                         lambda n=name: any(m.message.endswith(f"{n} is ready: .baton/runs/{run_id}/{n}")
+                                            for m in client.messages))
     shown = await execute(client, "baton.showRun", {"runId": run_id})
     assert shown["plan"] == (run_dir / "plan.md").as_uri()
     assert client.shown_documents == []

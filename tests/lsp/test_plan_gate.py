@@ -36,8 +36,9 @@ async def test_continue_with_an_edited_plan_after_a_broken_one(tmp_path, scripte
     # for each itself
     await wait_until("plan.md shown", lambda: client.shown_documents)
     assert [d.uri for d in client.shown_documents] == [plan_md.as_uri()]
-    await wait_until("the Continue message",
-                     lambda: any(run_id in m.message and "Continue run" in m.message for m in client.messages))
+    await wait_until("the plan-ready message", lambda: any(
+        m.message.startswith("Baton “") and "the plan is ready" in m.message and "baton.continueRun" in m.message
+        for m in client.messages))
     assert {r.model for r in llm.requests} == {"t-planner"}  # nothing after planning yet
 
     # a plan.md without its Steps section is refused with the reason; the run keeps waiting

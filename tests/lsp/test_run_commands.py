@@ -91,6 +91,8 @@ async def test_show_run_show_stats_and_dismiss_run(tmp_path, scripted, editor):
     assert shown["diff"] == (run_dir / "changes.diff").as_uri()
     assert [d.uri for d in client.shown_documents] == [shown["plan"], shown["review"]]
     assert "top_words" in (run_dir / "plan.md").read_text()
+    assert shown["trace"] == (run_dir / "trace.html").as_uri()  # the readable trace, offered by the editor
+    assert f"Run {run_id}" in (run_dir / "trace.html").read_text()
 
     # showStats writes and opens the statistics document
     stats = await execute(client, "baton.showStats", {})
@@ -100,6 +102,21 @@ async def test_show_run_show_stats_and_dismiss_run(tmp_path, scripted, editor):
     assert (row["pattern"], row["runs"], row["succeeded"], row["successRate"]) == ("plan-implement-review", 1, 1, 1.0)
     text = (root / ".baton" / "stats.md").read_text()
     assert "| plan-implement-review | 1 | 1 | 0 | 0 | 100% |" in text
+    assert "evals" not in stats  # no eval run here yet
+
+    # after `baton eval`, showStats also answers the last eval's rows per pattern and model set
+    from baton.pipelines.eval.results import Calibration, EvalReport, GroupStats
+    from baton.pipelines.eval.runner import save_report
+    from baton.pipelines.store import RunStore
+
+    group = GroupStats(pattern="plan-implement-review", model_set="planner=a,implementer=b", cases=2, runs=4,
+                       succeeded=3, success_rate=0.75, ci95_low=0.3, ci95_high=0.95, mean_duration_s=12.5,
+                       calibration=Calibration())
+    save_report(RunStore(root), EvalReport(eval_id="eval-x", suite="s", suite_path="/s", groups=[group]))
+    stats = await execute(client, "baton.showStats", {})
+    assert stats["evalId"] == "eval-x"
+    assert stats["evals"] == [{"pattern": "plan-implement-review", "modelSet": "planner=a,implementer=b", "runs": 4,
+                               "successRate": 0.75, "meanDurationS": 12.5, "ci95Low": 0.3, "ci95High": 0.95}]
 
     # dismissRun clears the run's diagnostics
     assert (await execute(client, "baton.dismissRun", {"runId": run_id})) == {"dismissed": 1}
@@ -115,7 +132,7 @@ async def test_a_rejected_run_sends_no_edit_until_asked(tmp_path, scripted, edit
     final = await wait_finished(client, run_id)
     assert (final["status"], final["verdict"]) == ("failed", "rejected")
     msg = await wait_until("the failure message",
-                           lambda: next((m for m in client.messages if run_id in m.message), None))
+                           lambda: next((m for m in client.messages if "“Add top_words.”" in m.message), None))
     assert msg.type == lsp.MessageType.Error and "rejected" in msg.message
     assert state.edit_requests == [] and tree(root) == original
     # the proposal is kept: the user may still look at it and apply it

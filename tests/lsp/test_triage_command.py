@@ -100,3 +100,26 @@ async def test_bad_triage_arguments_name_the_field_and_start_nothing(tmp_path: P
     finally:
         await stop_editor(client)
         llm.stop()
+
+
+async def test_a_test_named_by_the_code_action_that_passes_is_not_reproducible(tmp_path: Path) -> None:
+    root = project(tmp_path / "calc")
+    (root / "calc.py").write_text(OPS.replace("a - b", "a + b"))  # uncommitted: the sandbox copies it
+    before = tree(root)
+    llm = ScriptedLLM(script())
+    opts = options(llm.start(), prefix=None, models=MODELS, testCommand=f"{PY} -m pytest -q")
+    opts["baton"]["triageReruns"] = 1
+    client, state = await start_editor([root], "visual-studio-code", opts,
+                                       env=server_env(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"))
+    try:
+        answer = await execute(client, "baton.triageFixValidate", {"tests": ["tests/test_calc.py::test_add"],
+                                                                   "scope": root.as_uri()})
+        final = await wait_finished(client, answer["runId"])
+        assert final["status"] == "failed"
+        record = json.loads((root / ".baton" / "runs" / answer["runId"] / "run.json").read_text())
+        assert record["extra"]["outcome"] == "not-reproducible"
+        assert "passed in all 1 rerun(s)" in record["error"]
+        assert llm.requests == [] and state.edit_requests == [] and tree(root) == before
+    finally:
+        await stop_editor(client)
+        llm.stop()

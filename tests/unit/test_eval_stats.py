@@ -57,3 +57,38 @@ def test_group_stats_counts_repeats_failures_and_cost_per_success() -> None:
     assert (g.calibration.tp, g.calibration.fp) == (2, 1)
     [single] = group_stats(rs[:1], repeat=1)
     assert single.ci95_low is None  # no interval without repeats
+
+
+@pytest.mark.parametrize(("status", "verdict", "error", "failed_step", "pattern", "reason"), [
+    ("failed", None, "the tests still fail after 2 attempt(s): pytest: exit 1", "implement", "plan-implement-review",
+     "tests failed"),
+    ("failed", None, "the implementer made no change: it submitted 3 time(s) without changing any file", "implement",
+     "plan-implement-review", "patch refused"),
+    ("failed", None, "planner: the plan did not validate after 3 repairs: steps: field required", "plan",
+     "plan-implement-review", "plan invalid"),
+    ("failed", "rejected", "the reviewer rejected the change after 1 round(s): no", "review", "plan-implement-review",
+     "reviewer rejected"),
+    ("failed", "rejected", "validation rejected the fix: a test was skipped", "validate", "triage-fix-validate",
+     "validator rejected"),
+    ("failed", None, "step 'implement' timed out after 900s; raise step_timeout_s", "implement",
+     "plan-implement-review", "timeout"),
+    ("failed", None, "the run exceeded its wall-time limit of 60s (run_timeout_s)", "implement",
+     "plan-implement-review", "timeout"),
+    ("failed", None, "token budget exceeded: 5000 > 4000 (budget_tokens)", "implement", "plan-implement-review",
+     "budget"),
+    ("cancelled", None, "cancelled (SIGINT)", "implement", "plan-implement-review", "interrupted"),
+    ("succeeded", "approved", None, None, "plan-implement-review", "hidden check failed"),
+])
+def test_failure_reasons_are_grouped_from_the_run_record(status: str, verdict: str | None, error: str | None,
+                                                         failed_step: str | None, pattern: str, reason: str) -> None:
+    from baton.pipelines.eval.case import classify
+    from baton.pipelines.models import RunRecord, Scope, StepRecord
+
+    steps = [StepRecord(name="plan", status="succeeded")]
+    if failed_step and failed_step != "plan":
+        steps.append(StepRecord(name=failed_step, status="failed"))
+    elif failed_step == "plan":
+        steps = [StepRecord(name="plan", status="failed")]
+    rec = RunRecord(id="r", pattern=pattern, task="t", scope=Scope(root="/w"), status=status, verdict=verdict,
+                    error=error, steps=steps)
+    assert classify(rec, CheckResult(passed=False)).value == reason

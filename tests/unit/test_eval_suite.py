@@ -31,8 +31,7 @@ def bundled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, EvalReport,
     before = tree_hash(SUITE)
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     try:
-        p = in_process("eval", str(SUITE), "--workspace", str(ws), "--json", "--concurrency", "4",
-                       "--pattern", "plan-implement-review")
+        p = in_process("eval", str(SUITE), "--workspace", str(ws), "--json", "--concurrency", "4")
     finally:
         os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
     assert p.returncode == 0, p.stderr
@@ -47,7 +46,19 @@ def test_bundled_suite_gives_the_expected_table(bundled: tuple[Path, EvalReport,
         "pir-wrong-approved": (False, "hidden check failed"),
         "pir-fix-rejected": (False, "reviewer rejected"),
         "pir-wrong-rejected": (False, "reviewer rejected"),
+        "triage-fix-approved": (True, None),
+        "triage-wrong-approved": (False, "hidden check failed"),
+        "parallel-docstrings-approved": (True, None),
+        "parallel-comment-approved": (False, "hidden check failed"),
     }
+    assert [g.pattern for g in report.groups] == ["parallel-modules", "plan-implement-review", "triage-fix-validate"]
+    par = report.groups[0]
+    assert (par.runs, par.succeeded, par.failures) == (2, 1, {"hidden check failed": 1})
+    assert par.model_set == "decomposer=rec-decomposer,implementer=rec-coder,reviewer=rec-reviewer"
+    t = report.groups[2]
+    assert (t.runs, t.succeeded, t.failures) == (2, 1, {"hidden check failed": 1})
+    assert t.model_set == "triager=rec-triager,implementer=rec-coder,reviewer=rec-reviewer"
+    assert (t.calibration.tp, t.calibration.fp) == (1, 1)
     [g] = [g for g in report.groups if g.pattern == "plan-implement-review"]
     assert (g.cases, g.runs, g.succeeded) == (4, 4, 1)
     assert g.model_set == "planner=rec-planner,implementer=rec-coder,reviewer=rec-reviewer"

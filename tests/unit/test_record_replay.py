@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pipeline_helpers import (
     CODER,
     FAKE_KEY,
@@ -70,3 +71,30 @@ def test_record_refuses_a_folder_or_a_missing_parent_before_running(tmp_path: Pa
     assert tree_state(repo) == before
     runs = repo / ".baton" / "runs"
     assert not runs.exists() or not any(runs.iterdir())  # no run was started
+
+
+async def test_the_record_sessions_setting_keeps_session_json_in_the_run_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's (and baton.toml's) `record_sessions`: every run keeps its replayable script."""
+    import sys
+
+    from baton.pipelines.config import load_settings
+    from baton.pipelines.engine import Engine
+    from baton.pipelines.models import Scope, Task
+    from baton.pipelines.patterns.plan_implement_review import plan_implement_review
+
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    repo = make_repo(tmp_path / "repo")
+    with ScriptedLLM(happy_script()) as url:
+        settings = load_settings(repo, env={}, overrides={
+            "base_url": url, "api_key": FAKE_KEY, "record_sessions": True, "max_retries": 0,
+            "test_command": f"{sys.executable} -m pytest -q",
+            "roles": {"planner": {"model": PLANNER}, "implementer": {"model": CODER}, "reviewer": {"model": REVIEWER}}})
+        task = Task(text="Fix add() in calc/ops.py so that the failing test passes.", scope=Scope(root=str(repo)))
+        rec = (await Engine(repo, settings).run(task, plan_implement_review)).record
+    session = run_dir(repo, rec) / "session.json"
+    assert rec.artifacts["session.json"] == str(session)
+    script = load_script(session)
+    assert script.meta is not None and script.meta.run_id == rec.id and script.meta.pattern == "plan-implement-review"
+    assert sum(len(v) for v in script.models.values()) == rec.usage.calls == 7
+    assert FAKE_KEY not in session.read_text() and str(repo) not in session.read_text()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from baton.pipelines.confine import Confinement
 from baton.pipelines.edits import EditError, changeset_from_patch
 from baton.pipelines.models import EditKind
 from baton.pipelines.sandbox import Sandbox, SandboxError, apply_to_workspace
@@ -195,6 +196,32 @@ async def wait_dead(pid: int) -> bool:
     return False
 
 
+def pids_running(marker: str) -> list[int]:
+    """Processes whose command line holds `marker` (works across PID namespaces: /proc is the host's)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if marker.encode() in fh.read() and alive(int(entry)):
+                        out.append(int(entry))
+            except OSError:
+                pass
+    return out
+
+
+async def wait_all_dead(marker: str) -> bool:
+    for _ in range(200):  # safety limit only (~10 s), not a timing assertion
+        if not pids_running(marker):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+UNCONFINED = Confinement("none")
+CONFINEMENTS = pytest.mark.parametrize("confinement", [None, UNCONFINED], ids=["bwrap", "none"])
+
+
 async def test_concurrent_sandboxes_on_one_repository_stay_apart(repo, private_tmp):
     before = repo_state(repo)
 
@@ -209,34 +236,38 @@ async def test_concurrent_sandboxes_on_one_repository_stay_apart(repo, private_t
     assert repo_state(repo) == before and list(private_tmp.iterdir()) == []
 
 
-async def test_a_hanging_command_is_killed_with_its_whole_process_group(repo, tmp_path, private_tmp):
+@CONFINEMENTS
+async def test_a_hanging_command_is_killed_with_its_whole_process_group(repo, private_tmp, confinement):
     before = repo_state(repo)
-    pidfile = tmp_path / "child.pid"
-    async with Sandbox.create(repo) as sb:
-        report = await sb.run_tests(f"sleep 300 & echo $! > {pidfile}; echo started; wait", 1.0)
+    marker = f"30{os.getpid() % 97}.{id(confinement) % 9973}"
+    async with Sandbox.create(repo, confinement=confinement) as sb:
+        report = await sb.run_tests(f"sleep {marker} & echo started; wait", 1.0)
     assert report.timed_out and report.exit_code is None and not report.ok
     assert "started" in report.output_tail and "timed out" in report.summary_line()
-    assert await wait_dead(int(pidfile.read_text()))
+    assert await wait_all_dead(f"sleep\0{marker}")
     assert repo_state(repo) == before and list(private_tmp.iterdir()) == []
 
 
-async def test_cancelling_kills_the_tests_and_removes_the_sandbox(repo, tmp_path, private_tmp):
+@CONFINEMENTS
+async def test_cancelling_kills_the_tests_and_removes_the_sandbox(repo, private_tmp, confinement):
     before = repo_state(repo)
-    pidfile = tmp_path / "child.pid"
+    marker = f"sleep\x0031{os.getpid() % 97}.{id(confinement) % 9973}"
+    seconds = marker.split("\x00")[1]
 
     async def run():
-        async with Sandbox.create(repo) as sb:
-            await sb.run_tests(f"sleep 300 & echo $! > {pidfile}; wait", 300)
+        async with Sandbox.create(repo, confinement=confinement) as sb:
+            await sb.run_tests(f"sleep {seconds} & wait", 300)
 
     task = asyncio.create_task(run())
     for _ in range(400):  # wait (bounded) until the test command is running
-        if pidfile.exists() and pidfile.read_text().strip():
+        if pids_running(marker):
             break
         await asyncio.sleep(0.05)
+    assert pids_running(marker)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await wait_dead(int(pidfile.read_text()))
+    assert await wait_all_dead(marker)
     assert repo_state(repo) == before and list(private_tmp.iterdir()) == []
 
 

@@ -245,6 +245,42 @@ export interface StatRow {
     p95DurationS: number;
 }
 
+/** One row of the last `baton eval` report: a pattern and a model set. */
+export interface EvalRow {
+    pattern: string;
+    modelSet: string;
+    runs: number;
+    successRate: number;
+    meanDurationS: number;
+    ci95Low?: number;
+    ci95High?: number;
+}
+
+/** The last eval's rows and id, from `baton.showStats`'s answer (absent before any eval). */
+export function parseEvals(answer: unknown): { evalId?: string; evals: EvalRow[] } {
+    if (!isRecord(answer)) {
+        return { evals: [] };
+    }
+    return { evalId: typeof answer.evalId === 'string' ? answer.evalId : undefined, evals: parseEvalRows(answer.evals) };
+}
+
+export function parseEvalRows(value: unknown): EvalRow[] {
+    const rows = Array.isArray(value) ? value : [];
+    const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+    const opt = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+    return rows
+        .filter((r: unknown): r is Record<string, unknown> => isRecord(r))
+        .map((r) => ({
+            pattern: typeof r.pattern === 'string' ? r.pattern : '?',
+            modelSet: typeof r.modelSet === 'string' ? r.modelSet : '?',
+            runs: num(r.runs),
+            successRate: num(r.successRate),
+            meanDurationS: num(r.meanDurationS),
+            ci95Low: opt(r.ci95Low),
+            ci95High: opt(r.ci95High),
+        }));
+}
+
 export function parseStats(value: unknown): { uri?: string; stats: StatRow[] } {
     const answer = objectAnswer(SERVER_COMMANDS.showStats, value);
     const rows = Array.isArray(answer.stats) ? answer.stats : [];

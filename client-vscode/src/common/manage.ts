@@ -5,7 +5,7 @@
 
 import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
-import { InputError, parseFlag, parseRuns, parseStats, runArgs, runPickItem, SERVER_COMMANDS, type RunStatus, type RunSummary } from './args';
+import { InputError, parseEvals, parseFlag, parseRuns, parseStats, runArgs, runPickItem, SERVER_COMMANDS, type RunStatus, type RunSummary } from './args';
 import { CLIENT_COMMANDS, guarded, requireFolder, type Deps } from './commands';
 import { statsTableHtml } from './statsHtml';
 
@@ -45,12 +45,14 @@ export async function pickRun(deps: Deps, placeHolder: string, statuses: RunStat
 
 async function showStatistics(deps: Deps, context: vscode.ExtensionContext): Promise<void> {
     requireFolder();
-    const { stats } = parseStats(await deps.manager.execute(SERVER_COMMANDS.showStats, {}));
+    const answer = await deps.manager.execute(SERVER_COMMANDS.showStats, {});
+    const { stats } = parseStats(answer);
+    const { evals, evalId } = parseEvals(answer);
     const panel = vscode.window.createWebviewPanel('baton.statistics', 'Baton statistics', vscode.ViewColumn.Active, {
         enableScripts: false,
         localResourceRoots: [],
     });
-    panel.webview.html = statsTableHtml(stats, crypto.randomBytes(16).toString('base64'));
+    panel.webview.html = statsTableHtml(stats, crypto.randomBytes(16).toString('base64'), evals, evalId);
     context.subscriptions.push(panel);
 }
 
@@ -110,6 +112,13 @@ export function registerManageCommands(context: vscode.ExtensionContext, deps: D
                 await vscode.window.showTextDocument(vscode.Uri.parse(diff), { preview: true });
             } else if (!answer || (typeof answer.plan !== 'string' && typeof answer.review !== 'string')) {
                 void vscode.window.showInformationMessage(`Baton: run ${chosen.runId} has no plan, review or diff yet.`);
+            }
+            const trace = answer && typeof answer.trace === 'string' ? answer.trace : undefined;
+            if (trace !== undefined && trace.startsWith('file:')) {
+                // The readable trace (timeline, hand-offs, model and tool calls): one self-contained page.
+                void vscode.window
+                    .showInformationMessage(`Baton: run ${chosen.runId}'s trace is ready.`, 'Open trace')
+                    .then((pick) => (pick === 'Open trace' ? vscode.env.openExternal(vscode.Uri.parse(trace)) : undefined));
             }
         }, SERVER_COMMANDS.showRun),
     );

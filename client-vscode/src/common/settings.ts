@@ -23,6 +23,7 @@ export interface BatonSettings {
     needsConfirmation: boolean;
     confirmPlan: boolean;
     concurrency?: number;
+    recordSessions: boolean;
     trace: TraceSetting;
     /** Settings whose values were wrong and were ignored: shown once in the log. */
     problems: string[];
@@ -44,6 +45,7 @@ export interface InitializationOptions {
      * (`restrictedConfigurations` in package.json), so only the user's own values arrive here.
      */
     workspaceTrusted?: boolean;
+    recordSessions?: boolean;
 }
 
 /** Settings that change the server process itself: a change restarts it. */
@@ -112,6 +114,7 @@ export function readSettings(config: ConfigLike): BatonSettings {
         needsConfirmation: flag(config, 'needsConfirmation', true, problems),
         confirmPlan: flag(config, 'confirmPlan', false, problems),
         concurrency,
+        recordSessions: flag(config, 'recordSessions', false, problems),
         trace,
         problems,
     };
@@ -137,6 +140,9 @@ export function toInitializationOptions(settings: BatonSettings, apiKey?: string
     options.confirmPlan = settings.confirmPlan;
     if (settings.concurrency !== undefined) {
         options.concurrency = settings.concurrency;
+    }
+    if (settings.recordSessions) {
+        options.recordSessions = true;
     }
     return options;
 }

@@ -23,3 +23,32 @@ describe('statsTableHtml', () => {
         assert.match(statsTableHtml([], 'n'), /No runs recorded yet/);
     });
 });
+
+describe('statistics chart and the last eval', () => {
+    it('draws one bar pair per pattern, sized by rate and duration', () => {
+        const html = statsTableHtml(
+            [
+                { pattern: 'plan-implement-review', runs: 4, successRate: 0.5, meanDurationS: 20, p50DurationS: 20, p95DurationS: 30 },
+                { pattern: 'triage-fix-validate', runs: 2, successRate: 1, meanDurationS: 10, p50DurationS: 10, p95DurationS: 10 },
+            ],
+            'n',
+        );
+        assert.match(html, /<svg id="pattern-chart"/);
+        const rates = [...html.matchAll(/<rect class="rate" x="300" y="\d+" width="([\d.]+)"/g)].map((m) => Number(m[1]));
+        const durations = [...html.matchAll(/<rect class="duration" x="\d+" y="\d+" width="([\d.]+)"/g)].map((m) => Number(m[1]));
+        assert.deepEqual(rates, [110, 220]);
+        assert.deepEqual(durations, [220, 110]);
+        assert.doesNotMatch(html, /<script/);
+        assert.doesNotMatch(html, /id="evals"/);
+    });
+
+    it('shows the last eval per pattern and model set, escaped, with its interval', () => {
+        const html = statsTableHtml([], 'n', [
+            { pattern: 'plan-implement-review', modelSet: 'planner=<b>x</b>', runs: 10, successRate: 0.8, meanDurationS: 12, ci95Low: 0.49, ci95High: 0.94 },
+        ], 'eval-1');
+        assert.match(html, /Last eval \(eval-1\)/);
+        assert.match(html, /<td>planner=&lt;b&gt;x&lt;\/b&gt;<\/td><td>10<\/td><td>80 % \[49 %–94 %\]<\/td>/);
+        assert.match(html, /<svg id="eval-chart"/);
+        assert.equal(html.includes('<b>x'), false);
+    });
+});

@@ -1,0 +1,5 @@
+"""Module a."""
+
+
+def fa():
+    return 1

@@ -1,0 +1,5 @@
+"""Module b."""
+
+
+def fb():
+    return 2

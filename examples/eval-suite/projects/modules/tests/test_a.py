@@ -1,0 +1,5 @@
+from calc.a import fa
+
+
+def test_a():
+    assert fa() == 1

@@ -1,0 +1,5 @@
+from calc.b import fb
+
+
+def test_b():
+    assert fb() == 2
