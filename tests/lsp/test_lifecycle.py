@@ -36,7 +36,9 @@ class RawServer:
                                      stderr=subprocess.PIPE, env=server_env())
         self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.stderr: list[bytes] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.logged: list[str] = []  # window/logMessage texts: Baton's records go there once connected
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr), daemon=True).start()  # type: ignore[arg-type]
         self.next_id = 0
         answer = self.request("initialize", {"processId": os.getpid(), "rootUri": root.as_uri(), "capabilities": {},
@@ -56,7 +58,10 @@ class RawServer:
             if not line or length is None:
                 self.messages.put(None)
                 return
-            self.messages.put(json.loads(out.read(length)))
+            msg = json.loads(out.read(length))
+            if msg.get("method") == "window/logMessage":
+                self.logged.append(msg["params"]["message"])
+            self.messages.put(msg)
 
     def send(self, data: bytes) -> None:
         assert self.proc.stdin is not None
@@ -100,7 +105,10 @@ class RawServer:
             raise AssertionError(f"the server did not exit; stderr:\n{self.log()}") from None
 
     def log(self) -> str:
-        return b"".join(self.stderr).decode(errors="replace")[-4000:]
+        """stderr and the window/logMessage texts (all of them once the server has exited)."""
+        if self.proc.poll() is not None:
+            self.reader.join(TIMEOUT)
+        return (b"".join(self.stderr).decode(errors="replace") + "\n".join(self.logged))[-8000:]
 
     def kill(self) -> None:
         if self.proc.poll() is None:
