@@ -136,28 +136,7 @@ def execute(ws: Path, settings: Settings, task: Task, pattern: Any, args: argpar
 
 async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args: argparse.Namespace,
                    *, apply: bool) -> int:
-    from .engine import Engine
-    from .recovery import recover
-
-    display = make_display(quiet=args.quiet or args.json, stream=sys.stderr)
-    engine = Engine(ws, settings)
-    found = await asyncio.to_thread(recover, engine.store)  # what a killed Baton left behind
-    if not (args.quiet or args.json):
-        for run_id in found.interrupted:
-            print(f"baton: run {run_id} was interrupted (its process is gone); marked interrupted", file=sys.stderr)
-    recorder = make_recorder(args, ws, settings, task)
-    handle = engine.start(task, pattern, subscribers=[display], recorder=recorder)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, handle.cancel, f"cancelled ({signal.Signals(sig).name})")
-        except (NotImplementedError, RuntimeError):
-            pass
-    try:
-        result = await handle.wait()
-    finally:
-        display.close()
-        await save_recording(recorder, args, handle.id)
+    result = await run_to_end(ws, settings, task, pattern, args)
     rec = result.record
     applied: list[str] = []
     apply_error: str | None = None
@@ -184,6 +163,33 @@ async def _execute(ws: Path, settings: Settings, task: Task, pattern: Any, args:
     if apply_error:
         return 1
     return 0 if rec.status is RunStatus.succeeded else 1
+
+
+async def run_to_end(ws: Path, settings: Settings, task: Task, pattern: Any, args: argparse.Namespace) -> Any:
+    """Every run command's engine part: settle what a killed Baton left, start the run with the
+    display and `--record`, cancel it cleanly on SIGINT/SIGTERM, wait for its RunResult."""
+    from .engine import Engine
+    from .recovery import recover
+
+    display = make_display(quiet=args.quiet or args.json, stream=sys.stderr)
+    engine = Engine(ws, settings)
+    found = await asyncio.to_thread(recover, engine.store)  # what a killed Baton left behind
+    if not (args.quiet or args.json):
+        for run_id in found.interrupted:
+            print(f"baton: run {run_id} was interrupted (its process is gone); marked interrupted", file=sys.stderr)
+    recorder = make_recorder(args, ws, settings, task)
+    handle = engine.start(task, pattern, subscribers=[display], recorder=recorder)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, handle.cancel, f"cancelled ({signal.Signals(sig).name})")
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        return await handle.wait()
+    finally:
+        display.close()
+        await save_recording(recorder, args, handle.id)
 
 
 async def save_recording(recorder: Any, args: argparse.Namespace, run_id: str) -> None:

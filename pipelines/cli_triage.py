@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,12 @@ from .cli_run import (
     _common_arguments,
     _overrides,
     _shown,
-    make_recorder,
     record_argument,
     resolve_workspace,
-    save_recording,
 )
 from .config import ConfigError, load_settings
 from .errors import BatonError, UsageError
 from .models import FailureReport, Pattern, RunStatus, Scope, Task, TriageRequest
-from .progress_display import make_display
 
 EXIT_CODES = {"fixed": 0, "failed": 1, "flaky": 3, "not-reproducible": 4, "not-fixable": 5}
 ARTIFACTS = ("triage.md", "reproduction.json", "validation.md", "changes.diff", "changes.patch", "review.md", "pr.md",
@@ -110,26 +106,10 @@ def triage(args: argparse.Namespace) -> int:
 
 
 async def _execute(ws: Path, settings: Any, task: Task, args: argparse.Namespace) -> int:
-    from .engine import Engine
+    from .cli_run import run_to_end
     from .patterns.triage_fix_validate import triage_fix_validate
-    from .recovery import recover
 
-    display = make_display(quiet=args.quiet or args.json, stream=sys.stderr)
-    engine = Engine(ws, settings)
-    await asyncio.to_thread(recover, engine.store)  # what a killed Baton left behind (runs, sandboxes)
-    recorder = make_recorder(args, ws, settings, task)
-    handle = engine.start(task, triage_fix_validate, subscribers=[display], recorder=recorder)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, handle.cancel, f"cancelled ({signal.Signals(sig).name})")
-        except (NotImplementedError, RuntimeError):
-            pass
-    try:
-        result = await handle.wait()
-    finally:
-        display.close()
-        await save_recording(recorder, args, handle.id)
+    result = await run_to_end(ws, settings, task, triage_fix_validate, args)
     rec = result.record
     outcome = str(rec.extra.get("outcome", "failed")) if rec.status is not RunStatus.cancelled else "failed"
     written: list[str] = []
