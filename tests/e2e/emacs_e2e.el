@@ -2,8 +2,8 @@
 ;; emacs --batch -q -l emacs_e2e.el, config from $EMACS_E2E_CONFIG (JSON):
 ;;   {root, python, task, result, options_json}
 ;; eglot 1.9 has no window.workDoneProgress: the run's milestones arrive as window/showMessage,
-;; recorded here. The edit is applied without asking (eglot-confirm-server-initiated-edits nil)
-;; and the buffers are saved. What happened is written to `result' as JSON.
+;; recorded here. eglot's y/n question before the edit is answered yes (and recorded), and the
+;; buffers are saved. What happened is written to `result' as JSON.
 
 (package-initialize)
 (require 'cl-lib)
@@ -13,6 +13,13 @@
 
 (defvar baton-e2e-messages nil)
 (defvar baton-e2e-errors nil)
+(defvar baton-e2e-prompts nil)
+
+;; eglot 1.9 asks "Server wants to edit ... Proceed?" whenever an edit touches a file that no
+;; buffer visits, whatever `eglot-confirm-server-initiated-edits' says; batch mode has no
+;; terminal to answer it (the request then fails with "Internal error"). Answer yes, as the user
+;; would, and record the question.
+(advice-add 'y-or-n-p :override (lambda (prompt) (push prompt baton-e2e-prompts) t))
 
 (cl-defmethod eglot-handle-notification :before
   (_server (_method (eql window/showMessage)) &key type message)
@@ -53,6 +60,7 @@
   (with-temp-file result-file
     (insert (json-encode `((run_id . ,run-id)
                            (errors . ,(vconcat (reverse baton-e2e-errors)))
+                           (prompts . ,(vconcat (reverse baton-e2e-prompts)))
                            (messages . ,(vconcat (mapcar (lambda (m) `((type . ,(car m)) (message . ,(cadr m))))
                                                          (reverse baton-e2e-messages))))))))
   (kill-emacs 0))
