@@ -18,8 +18,9 @@
 ;; eglot 1.9 asks "Server wants to edit ... Proceed?" whenever an edit touches a file that no
 ;; buffer visits, whatever `eglot-confirm-server-initiated-edits' says; batch mode has no
 ;; terminal to answer it (the request then fails with "Internal error"). Answer yes, as the user
-;; would, and record the question.
-(advice-add 'y-or-n-p :override (lambda (prompt) (push prompt baton-e2e-prompts) t))
+;; would (or no, when $EMACS_E2E_ANSWER is "no"), and record the question.
+(advice-add 'y-or-n-p :override
+            (lambda (prompt) (push prompt baton-e2e-prompts) (not (equal (getenv "EMACS_E2E_ANSWER") "no"))))
 
 (cl-defmethod eglot-handle-notification :before
   (_server (_method (eql window/showMessage)) &key type message)

@@ -45,7 +45,8 @@ def emacs_or_skip() -> str:
     return emacs
 
 
-def test_eglot_shows_the_milestones_as_messages_and_applies_the_edit(tmp_path):
+@pytest.mark.parametrize("answer", ["yes", "no"])
+def test_eglot_shows_the_milestones_and_applies_the_edit_only_when_the_user_says_yes(tmp_path, answer):
     emacs = emacs_or_skip()
     root = make_project(tmp_path / "proj")
     result_path = tmp_path / "result.json"
@@ -59,6 +60,7 @@ def test_eglot_shows_the_milestones_as_messages_and_applies_the_edit(tmp_path):
                   "options_json": json.dumps(options)}
         (tmp_path / "config.json").write_text(json.dumps(config))
         env["EMACS_E2E_CONFIG"] = str(tmp_path / "config.json")
+        env["EMACS_E2E_ANSWER"] = answer
         proc = subprocess.run([emacs, "--batch", "-q", "-l", str(EL)], cwd=root, env=env, capture_output=True,
                               text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, f"emacs exited {proc.returncode}\n{proc.stderr[:3000]}"
@@ -74,8 +76,15 @@ def test_eglot_shows_the_milestones_as_messages_and_applies_the_edit(tmp_path):
     # eglot asked before editing files no buffer visits (the test answered yes, as a user would)
     assert len(result["prompts"]) == 1 and "tests/test_stats.py" in result["prompts"][0], result["prompts"]
     outcome = [m for m in said if m.startswith((f"{name}changes applied", f"{name}changes not applied"))]
-    assert outcome and outcome[0].startswith(f"{name}changes applied"), said
     assert len(outcome) == 1, said
     assert not any(str(root / ".baton") in m for m in said), said  # short paths only
-    assert "def top_words" in (root / "textkit" / "stats.py").read_text()  # applied and saved
-    assert "def test_top_words_counts_and_orders" in (root / "tests" / "test_stats.py").read_text()
+    if answer == "yes":
+        assert outcome[0].startswith(f"{name}changes applied"), said
+        assert "def top_words" in (root / "textkit" / "stats.py").read_text()  # applied and saved
+        assert "def test_top_words_counts_and_orders" in (root / "tests" / "test_stats.py").read_text()
+    else:  # declined: said so, and every file as it was
+        assert outcome[0].startswith(f"{name}changes not applied"), said
+        assert "User cancelled" in outcome[0], outcome
+        assert "def top_words" not in (root / "textkit" / "stats.py").read_text()
+        assert "top_words" not in (root / "tests" / "test_stats.py").read_text()
+        assert "top_words" not in (root / "textkit" / "__init__.py").read_text()
