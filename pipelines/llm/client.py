@@ -23,9 +23,9 @@ from urllib.parse import urlparse
 import httpx2
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
-from ..config import RoleConfig, Settings
 from ..events import EventBus, EventType
 from ..models import Role, Usage
+from ..settings import RoleConfig, Settings
 from ..tools import ToolSpec
 from .apis import call_chat, call_responses
 from .conversation import AssistantTurn, Conversation
