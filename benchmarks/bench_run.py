@@ -1,6 +1,6 @@
 """A zero-latency `baton run`, its wall time by phase, against its floor.
 
-    python benchmarks/bench_run.py [--repeat 3] [--large PATH --large-test-command CMD]
+    python benchmarks/bench_run.py [--repeat 3] [--large PATH --large-test-command CMD] [--no-example]
 
 The model is the scripted OpenAI-compatible server in this process (answers at once), so what
 is left is Baton's own cost plus the tests. The floor is what no orchestration can avoid:
@@ -128,16 +128,18 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--large", type=Path, help="a large git checkout (e.g. sympy); it is copied, never changed")
     ap.add_argument("--large-test-command", default=f"{sys.executable} -c \"print('1 passed')\"")
+    ap.add_argument("--no-example", action="store_true", help="skip the bundled example (only --large)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="baton-bench-run-") as tmp:
         runs = []
-        for i in range(a.repeat):
+        for i in range(0 if a.no_example else a.repeat):
             root = Path(tmp) / f"example-{i}"
             root.mkdir()
             _copy_project(root)
             runs.append(one_run(root, DEMO / "session.json", DEMO_TASK, None))
-        start, test = floor(Path(tmp) / "example-0", f"{sys.executable} -m pytest -q -p no:cacheprovider")
-        report("bundled example (textkit, demo session, detected pytest)", runs, start, test)
+        if runs:
+            start, test = floor(Path(tmp) / "example-0", f"{sys.executable} -m pytest -q -p no:cacheprovider")
+            report("bundled example (textkit, demo session, detected pytest)", runs, start, test)
         if a.large:
             root = Path(tmp) / "large"
             subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(a.large), str(root)], check=True)

@@ -9,23 +9,19 @@ happens on success, failure and cancellation; the user's files, index, HEAD and 
 are never written (git runs with optional locks off, hooks and fsmonitor disabled, and
 without the inherited GIT_DIR / GIT_INDEX_FILE / GIT_WORK_TREE / … a git hook would set).
 
-The test command runs confined (pipelines/confine.py): only the sandbox folder and a private
-HOME/TMPDIR are writable, the user's repository and its `.git` are hidden, the worktree's
-`.git` link is masked (empty, read-only), its output is scrubbed of known secrets and of the sandbox's
-absolute paths (the model sees workspace-relative paths).
+The test command runs confined (sandbox_tests.py, pipelines/confine.py): only the sandbox
+folder and a private HOME/TMPDIR are writable, the user's repository and its `.git` are hidden,
+the worktree's `.git` link is masked (empty, read-only), its output is scrubbed of known secrets
+and of the sandbox's absolute paths (the model sees workspace-relative paths). git runs as
+sandbox_git.py sets it up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shlex
 import shutil
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -34,42 +30,31 @@ from typing import Literal
 
 import git
 
-from .confine import Confinement, Layout, build_layout, resolve_confinement
+from .confine import Confinement
 from .edits import snapshot
 from .edits.apply import apply_changeset
 from .edits.diff import DiffStats
 from .edits.errors import BinaryFileError, EditError
 from .edits.source import DirectorySource
-from .edits.testrun import (
-    DEFAULT_OUTPUT_LIMIT,
-    DetectedTests,
-    detect_tests,
-    is_pytest_command,
-    run_test_command,
-)
+from .edits.testrun import DetectedTests
 from .edits.text import check_writable_text, decode_text
 from .errors import BatonError
-from .models import ChangeSet, Edit, EditKind, TestReport
+from .models import ChangeSet, Edit, EditKind
 from .recovery import SANDBOX_PREFIX, write_sandbox_marker
-from .redact import redact
+from .sandbox_git import repo_with_head, run_git, run_git_bytes, worktree_lock
+from .sandbox_tests import ConfinedTests
 from .secretscan import register_known_secrets
 from .workspace.paths import is_secret_name, protected_component, resolve_inside
 
 _BINARY = object()  # marker: a binary file or a symlink, which a ChangeSet cannot express
-_GIT_ENV = {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
-_GIT_TIMEOUT_S = 300
 _ADD_ATTEMPTS = 4
-# `git worktree add/remove` read every registered worktree, so two at once on one repository
-# can trip over each other's half-made entry: serialise them per repository in this process.
-_WORKTREE_LOCKS: dict[Path, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
 
 
 class SandboxError(BatonError, RuntimeError):
     """The sandbox could not be created; the message says why and what to check."""
 
 
-class Sandbox:
+class Sandbox(ConfinedTests):
     """Use `async with Sandbox.create(root, overlay) as sb:`; everything is removed on exit."""
 
     def __init__(self, root: Path, tmp: Path, excludes: Iterable[str], confinement: Confinement | None = None) -> None:
@@ -114,7 +99,7 @@ class Sandbox:
         try:
             write_sandbox_marker(sb._tmp, root)  # first: a crash from here on is cleaned up (recovery.py)
             sb._ensure_private()
-            repo = _repo_with_head(root)
+            repo = repo_with_head(root)
             if repo is not None:
                 sb._setup_worktree(*repo)
             else:
@@ -133,8 +118,8 @@ class Sandbox:
         write_sandbox_marker(self._tmp, self.root, repo_root)  # before git registers it in the user's repository
         for attempt in range(_ADD_ATTEMPTS):
             try:
-                with _worktree_lock(repo_root):
-                    _git(repo_root, "worktree", "add", "--detach", "--quiet", str(wt), "HEAD")
+                with worktree_lock(repo_root):
+                    run_git(repo_root, "worktree", "add", "--detach", "--quiet", str(wt), "HEAD")
                 break
             except git.GitCommandError as e:
                 # another process adding a worktree at the same moment: git reads its half-made entry
@@ -144,8 +129,8 @@ class Sandbox:
                 time.sleep(0.2 * (attempt + 1))
         self.path = wt / self.root.relative_to(repo_root)
         self._git_link = (wt / ".git").read_bytes()
-        changed = _git(repo_root, "diff", "--name-only", "-z", "--no-renames", "--ignore-submodules", "HEAD")
-        untracked = _git(repo_root, "ls-files", "--others", "--exclude-standard", "-z")
+        changed = run_git(repo_root, "diff", "--name-only", "-z", "--no-renames", "--ignore-submodules", "HEAD")
+        untracked = run_git(repo_root, "ls-files", "--others", "--exclude-standard", "-z")
         for rel in sorted({p for p in (changed + untracked).split("\0") if p}):
             if ".baton" in Path(rel).parts:
                 continue
@@ -211,65 +196,6 @@ class Sandbox:
                 edits.append(Edit(path=rel, kind=EditKind.update, old_text=str(base), new_text=str(current)))
         return ChangeSet(edits=edits, summary=summary)
 
-    async def run_tests(
-        self, command: str | None = None, timeout_s: float = 300.0, *, output_limit: int = DEFAULT_OUTPUT_LIMIT,
-        python: str | None = None,
-    ) -> TestReport:
-        """Run the tests in the sandbox; a missing or broken command gives a report with `error`.
-
-        Without a command, pytest is detected and runs with the project's interpreter, looked up
-        in the user's tree (`python`: the one the editor chose), once per sandbox."""
-        detected: DetectedTests | None = None
-        if command and command.strip():
-            cmd: str | None = command
-        else:
-            if self._detected is None:
-                self._detected = await asyncio.to_thread(detect_tests, self.path, self.root, python)
-            detected = self._detected
-            cmd = detected.command if detected else None
-        if cmd is None:
-            return TestReport(
-                command="(none)",
-                error="no test command: none is configured (settings `test_command`) and no pytest "
-                "project was detected (tests/, test_*.py or pytest configuration)",
-            )
-        if self.confinement is None:
-            self.confinement = await resolve_confinement("auto")
-        confinement = self.confinement
-        extra = {"PYTHONPATH": str(self.path / "src")} if (self.path / "src").is_dir() else {}
-        layout = await asyncio.to_thread(self._layout, cmd)
-        try:
-            report = await run_test_command(
-                cmd, self.path, timeout_s, output_limit=output_limit,
-                exact_env=confinement.environment(layout, extra),
-                wrap=lambda shell: confinement.argv(layout, shell),
-                junit_dir=self._private / "out", scrub=self._scrub)
-        finally:
-            await asyncio.shield(asyncio.to_thread(self._restore_git_link))
-        if detected is not None:
-            report.interpreter = detected.interpreter
-        return report
-
-    async def run_test_ids(
-        self, test_ids: Iterable[str], command: str | None = None, timeout_s: float = 300.0, *,
-        output_limit: int = DEFAULT_OUTPUT_LIMIT,
-    ) -> TestReport:
-        """Run only these pytest ids, through `run_tests` (so the same confinement applies). The ids
-        must already be checked (`triage.parsers.safe_test_id`: a relative path, never starting with
-        `-`, so none can act as an option); each is shell-quoted. A configured command that is not a plain pytest call
-        cannot select ids: the detected `<project python> -m pytest -q` runs them then."""
-        ids = list(test_ids)
-        if not ids:
-            raise ValueError("run_test_ids needs at least one test id")
-        if command and command.strip() and is_pytest_command(command):
-            base = command
-        else:
-            if self._detected is None:
-                self._detected = await asyncio.to_thread(detect_tests, self.path, self.root, None)
-            base = self._detected.command if self._detected else f"{shlex.quote(sys.executable)} -m pytest -q"
-        return await self.run_tests(f"{base} " + " ".join(shlex.quote(i) for i in ids), timeout_s,
-                                    output_limit=output_limit)
-
     @property
     def git_root(self) -> Path | None:
         """The sandbox's own worktree (worktree mode), where git may check out other commits."""
@@ -279,45 +205,7 @@ class Sandbox:
         """git in the sandbox's worktree (hooks off, optional locks off); never in the user's tree."""
         if self._worktree is None:
             raise SandboxError("this sandbox is a plain copy (no git history): git commands need a git repository")
-        return await asyncio.to_thread(_git, self._worktree, *args)
-
-    def _ensure_private(self) -> None:
-        """The test command's private HOME (with the user's git identity), TMPDIR and JUnit folder."""
-        if not (self._private / "out").is_dir():
-            for sub in ("home", "tmp", "out"):
-                (self._private / sub).mkdir(parents=True, exist_ok=True)
-            _write_git_identity(self._private / "home")
-
-    def _layout(self, command: str) -> Layout:
-        self._ensure_private()
-        if not self._user_paths_complete:  # also for sandboxes made without _setup (clones)
-            self._user_paths += _git_folders(self.root)
-            self._user_paths_complete = True
-        writable = [self._worktree if self._worktree is not None else self.path, self._private / "out"]
-        masked = [self._worktree / ".git"] if self._worktree is not None else []
-        return build_layout(cwd=self.path, writable=writable, home=self._private / "home", tmp=self._private / "tmp",
-                            user_paths=self._user_paths, masked=masked, command=command)
-
-    def _scrub(self, text: str) -> str:
-        """Known secrets out; the sandbox's absolute paths become workspace-relative."""
-        text = redact(text)
-        for prefix, shown in ((self.path, ""), (self._private / "home", "~"), (self._private / "tmp", "$TMPDIR")):
-            text = text.replace(str(prefix) + os.sep, shown + ("/" if shown else "")).replace(str(prefix), shown or ".")
-        return text
-
-    def _restore_git_link(self) -> None:
-        """Unconfined runs (sandbox = "none") could rewrite the worktree's `.git` link to aim
-        Baton's own git calls elsewhere: put the original back."""
-        if self._worktree is None or self._git_link is None:
-            return
-        link = self._worktree / ".git"
-        if link.is_file() and not link.is_symlink() and link.read_bytes() == self._git_link:
-            return
-        if link.is_dir() and not link.is_symlink():
-            shutil.rmtree(link, ignore_errors=True)
-        else:
-            link.unlink(missing_ok=True)
-        link.write_bytes(self._git_link)
+        return await asyncio.to_thread(run_git, self._worktree, *args)
 
     # ------------------------------------------------------------------ snapshot comparison
 
@@ -325,7 +213,7 @@ class Sandbox:
         found = set(self._recorded)
         if self.mode == "worktree":
             assert self._worktree is not None
-            out = _git(self._worktree, "status", "--porcelain=v1", "-z", "--untracked-files=all",
+            out = run_git(self._worktree, "status", "--porcelain=v1", "-z", "--untracked-files=all",
                        "--no-renames", "--ignore-submodules")
             for entry in out.split("\0"):
                 if len(entry) > 3:
@@ -346,7 +234,7 @@ class Sandbox:
         assert self._worktree is not None
         repo_rel = (self.path / rel).relative_to(self._worktree).as_posix()
         try:
-            data = _git_bytes(self._worktree, "cat-file", "--filters", f"HEAD:{repo_rel}")
+            data = run_git_bytes(self._worktree, "cat-file", "--filters", f"HEAD:{repo_rel}")
         except git.GitCommandError:
             return None  # not in HEAD: the file is new
         return _as_text(data)
@@ -365,13 +253,13 @@ class Sandbox:
             return
         self._closed = True
         if self._worktree is not None and self._repo_root is not None:
-            with _worktree_lock(self._repo_root):
+            with worktree_lock(self._repo_root):
                 try:
-                    _git(self._repo_root, "worktree", "remove", "--force", str(self._worktree))
+                    run_git(self._repo_root, "worktree", "remove", "--force", str(self._worktree))
                 except git.GitCommandError:
                     shutil.rmtree(self._worktree, ignore_errors=True)
                     with contextlib.suppress(git.GitCommandError):
-                        _git(self._repo_root, "worktree", "prune")
+                        run_git(self._repo_root, "worktree", "prune")
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
@@ -414,76 +302,6 @@ async def apply_to_workspace(root: Path | str, changeset: ChangeSet, *, excludes
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def _worktree_lock(repo_root: Path) -> threading.Lock:
-    with _LOCKS_GUARD:
-        return _WORKTREE_LOCKS.setdefault(repo_root, threading.Lock())
-
-
-def _repo_with_head(root: Path) -> tuple[Path, list[Path]] | None:
-    """(repository root, its git folders) when `root` is in a work tree with a commit, else None."""
-    try:
-        top = _git(root, "rev-parse", "--show-toplevel").strip()
-        if not top:
-            return None  # a bare repository or inside .git: use a plain copy
-        _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
-        dirs = _git(root, "rev-parse", "--absolute-git-dir", "--git-common-dir").splitlines()
-    except git.GitCommandError:
-        return None  # not a repository, or no commit to check out: use a plain copy
-    repo_root = Path(top).resolve()
-    return repo_root, [(root / d).resolve() for d in dirs if d.strip()]
-
-
-def _git_folders(root: Path) -> list[Path]:
-    """The work tree around `root` and its git folders (hidden from the test command), or []."""
-    try:
-        out = _git(root, "rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir")
-    except git.GitCommandError:
-        return []
-    return [(root / line).resolve() for line in out.splitlines() if line.strip()]
-
-
-def _write_git_identity(home: Path) -> None:
-    """The private HOME gets the user's git name and email only (tests that commit need them;
-    the rest of ~/.gitconfig may hold credentials)."""
-    lines = []
-    for key in ("name", "email"):
-        try:
-            value = _git(home, "config", "--global", "--get", f"user.{key}").strip()
-        except git.GitCommandError:
-            continue
-        if value and "\n" not in value:
-            quoted = value.replace("\\", "\\\\").replace('"', '\\"')
-            lines.append(f'\t{key} = "{quoted}"')
-    if lines:
-        (home / ".gitconfig").write_text("[user]\n" + "\n".join(lines) + "\n", encoding="utf-8")
-
-
-def git_env() -> dict[str, str]:
-    """Baton's environment without the GIT_* variables that would redirect git (GIT_DIR,
-    GIT_INDEX_FILE, GIT_WORK_TREE, GIT_CONFIG_*, … set when Baton runs from a git hook)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(_GIT_ENV)
-    return env
-
-
-def _git(cwd: Path, *args: str) -> str:
-    """git in `cwd` with hooks disabled and optional locks off (so the user's index is never rewritten)."""
-    return _git_bytes(cwd, *args).decode("utf-8", errors="surrogateescape")
-
-
-def _git_bytes(cwd: Path, *args: str) -> bytes:
-    argv = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", *args]
-    try:
-        done = subprocess.run(argv, cwd=cwd, env=git_env(), capture_output=True, stdin=subprocess.DEVNULL,
-                              timeout=_GIT_TIMEOUT_S)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise git.GitCommandError(argv, -1, str(e)) from None
-    if done.returncode != 0:
-        raise git.GitCommandError(argv, done.returncode, done.stderr.decode("utf-8", "replace"),
-                                  done.stdout.decode("utf-8", "replace"))
-    return done.stdout
 
 
 def _as_text(data: bytes | None) -> object:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..agents.base import render
 from ..confine import Confinement, resolve_confinement
@@ -130,15 +131,33 @@ class Workbench:
     confinement: Confinement
     _last_changes: ChangeSet | None = field(default=None)
     executor: Executor = field(default_factory=LocalExecutor)  # every sandbox comes from the executor
+    _early: EarlySandbox | None = field(default=None)
 
     @classmethod
-    async def open(cls, ctx: RunContext) -> Workbench:
+    async def open(cls, ctx: RunContext, *, early_sandbox: bool = False) -> Workbench:
         """Checks first that model-written code can run confined (SandboxUnavailable stops the
-        run before any model call), then builds the view and the repo map."""
+        run before any model call), then builds the view and the repo map.
+
+        `early_sandbox`: start making the first sandbox now, beside the listing, the map and
+        the planner (checking out a large tree costs seconds; only the implementer needs it).
+        The caller must then `close()` the workbench."""
         s = ctx.settings
         confinement = await resolve_confinement(s.sandbox, network=s.sandbox_network, test_env=s.test_env)
         if confinement.warning:
             ctx.bus.emit(EventType.log, confinement.warning, warning=True)
+        executor = LocalExecutor()
+        early = EarlySandbox.start(executor, ctx) if early_sandbox else None
+        try:
+            return await cls._open(ctx, confinement, executor, early)
+        except BaseException:
+            if early is not None:
+                await early.discard()
+            raise
+
+    @classmethod
+    async def _open(cls, ctx: RunContext, confinement: Confinement, executor: Executor,
+                    early: EarlySandbox | None) -> Workbench:
+        s = ctx.settings
         view = WorkspaceView(ctx.workspace, ctx.task.scope, overlay=dict(ctx.overlay), excludes=s.exclude,
                              max_file_bytes=s.max_file_bytes)
         repo_map = ""
@@ -148,19 +167,33 @@ class Workbench:
             mapper = await asyncio.to_thread(default_mapper, ctx.store.base / "cache")  # opens SQLite
             repo_map = await mapper.abuild(view, ctx.task.text, s.repo_map_tokens)
         context = render("context", scope=ctx.task.scope.describe(), repo_map=repo_map or "(empty)")
-        return cls(ctx, view, repo_map, context, confinement)
+        return cls(ctx, view, repo_map, context, confinement, executor=executor, _early=early)
+
+    async def close(self) -> None:
+        """Remove an early sandbox the run never used (it ended before implementing)."""
+        early, self._early = self._early, None
+        if early is not None:
+            await early.discard()
 
     def read_tools(self) -> list[Tool]:
         return read_tools(self.view)
 
     @contextlib.asynccontextmanager
     async def sandbox(self) -> AsyncIterator[SandboxBench]:
-        overlay_text = {p: d.text for p, d in self.ctx.overlay.items()}
-        async with self.executor.sandbox(self.ctx.workspace, overlay_text, self.ctx.settings.exclude) as sb:
-            sb.confinement = self.confinement  # the executor makes it; the run's settings confine it
-            view = WorkspaceView(sb.path, self.ctx.task.scope, excludes=self.ctx.settings.exclude,
-                                 max_file_bytes=self.ctx.settings.max_file_bytes)
-            yield SandboxBench(self.ctx, sb, view)
+        """A sandbox of the workspace (the early one, if it was started), removed on exit."""
+        early, self._early = self._early, None
+        if early is not None:
+            async with early.use() as sb:
+                yield self._bench_for(sb)
+            return
+        async with self.executor.sandbox(*_sandbox_args(self.ctx)) as sb:
+            yield self._bench_for(sb)
+
+    def _bench_for(self, sb: Sandbox) -> SandboxBench:
+        sb.confinement = self.confinement  # the executor makes it; the run's settings confine it
+        view = WorkspaceView(sb.path, self.ctx.task.scope, excludes=self.ctx.settings.exclude,
+                             max_file_bytes=self.ctx.settings.max_file_bytes)
+        return SandboxBench(self.ctx, sb, view)
 
     async def record_changes(self, sb: SandboxBench) -> ChangeSet:
         """changes.diff (read), changes.patch (`baton apply-patch`), changes.json (machines)."""
@@ -181,3 +214,36 @@ class Workbench:
         if len(text) > MAX_DIFF_CHARS:
             text = text[:MAX_DIFF_CHARS] + "\n… (diff cut here; read the files with your tools)\n"
         return text or "(no changes)"
+
+
+def _sandbox_args(ctx: RunContext) -> tuple[Path, dict[str, str], tuple[str, ...]]:
+    return ctx.workspace, {p: d.text for p, d in ctx.overlay.items()}, tuple(ctx.settings.exclude)
+
+
+class EarlySandbox:
+    """A sandbox being made in the background; used once, or discarded (removed either way)."""
+
+    def __init__(self, cm: contextlib.AbstractAsyncContextManager[Sandbox]) -> None:
+        self._stack = contextlib.AsyncExitStack()
+        self._task = asyncio.ensure_future(self._stack.enter_async_context(cm))
+
+    @classmethod
+    def start(cls, executor: Executor, ctx: RunContext) -> EarlySandbox:
+        return cls(executor.sandbox(*_sandbox_args(ctx)))
+
+    @contextlib.asynccontextmanager
+    async def use(self) -> AsyncIterator[Sandbox]:
+        try:
+            yield await asyncio.shield(self._task)
+        finally:
+            await self.discard()
+
+    async def discard(self) -> None:
+        """Wait for the set-up to end (it undoes itself if it failed), then remove the sandbox,
+        even when the caller is being cancelled."""
+        async def undo() -> None:
+            with contextlib.suppress(BaseException):
+                await self._task
+            await self._stack.aclose()
+
+        await asyncio.shield(asyncio.ensure_future(undo()))

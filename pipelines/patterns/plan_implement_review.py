@@ -27,7 +27,18 @@ from .review_rounds import review_rounds, submission_text
 
 async def plan_implement_review(ctx: RunContext) -> RunOutcome:
     s = ctx.settings
-    bench = await Workbench.open(ctx)
+    # Without the plan gate nothing happens between planning and implementing, so the sandbox
+    # (seconds of checkout on a large tree) is made beside the listing, the map and the planner.
+    # With the gate, the user may change files while reviewing the plan: it is made after.
+    bench = await Workbench.open(ctx, early_sandbox=not (s.confirm_plan and ctx.gate is not None))
+    try:
+        return await _plan_implement_review(ctx, bench)
+    finally:
+        await bench.close()
+
+
+async def _plan_implement_review(ctx: RunContext, bench: Workbench) -> RunOutcome:
+    s = ctx.settings
 
     # ---------------------------------------------------------------- plan
     async with ctx.step("plan", Role.planner):

@@ -1,11 +1,13 @@
 """The plan gate inside plan-implement-review, at the pattern level: the run pauses after planning,
 the gate's (edited) plan is what the implementer is asked to implement, and a gate that cancels
-stops the run before any sandbox exists."""
+stops the run before any sandbox exists. Without the gate the sandbox is made beside the planner,
+and a run that fails while planning removes it before the run ends."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ from pipeline_helpers import (
     REVIEWER,
     approve,
     call,
+    git,
+    leftovers,
     make_repo,
     plan_args,
     planner_replies,
@@ -142,3 +146,22 @@ async def test_time_at_the_plan_gate_is_reported_apart_from_the_run_duration(tmp
     assert rec.duration_s <= elapsed - rec.waiting_s  # working time only
     [row] = RunStore(repo).stats()
     assert row.mean_duration_s == rec.duration_s
+
+
+async def test_a_run_that_fails_while_planning_removes_the_sandbox_made_beside_the_planner(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = make_repo(tmp_path / "repo")
+    before = tree_state(repo)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where the sandbox is made
+    # the planner reads a file, then its model has no answer left: the run fails in the plan step
+    server = ScriptedLLM({"models": {PLANNER: [reply(call("read_file", path="calc/ops.py"))]}})
+    with server as url:
+        task = Task(text="Fix add() in calc/ops.py so that the failing test passes.", scope=Scope(root=str(repo)))
+        rec = (await Engine(repo, settings(repo, url)).run(task, plan_implement_review)).record
+    assert rec.status is RunStatus.failed and [s.name for s in rec.steps] == ["plan"]
+    assert "has run out" in (rec.error or "")
+    # checked as the run returns, before the event loop's shutdown could finalise anything
+    assert leftovers(tmp_path / "tmp") == []
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert tree_state(repo) == before
