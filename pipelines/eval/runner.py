@@ -38,9 +38,15 @@ def new_eval_id() -> str:
 
 def case_jobs(jobs: list[CaseJob], remote: bool) -> list[Job[CaseOutput]]:
     """One executor job per case run, keyed `case#repeat`; packed with its files for a remote executor."""
-    if remote:
-        return [Job.of(f"{j.case.id}#{j.repeat}", run_packed, pack_job(j)) for j in jobs]
-    return [Job.of(f"{j.case.id}#{j.repeat}", run_case, j) for j in jobs]
+    if not remote:
+        return [Job.of(f"{j.case.id}#{j.repeat}", run_case, j) for j in jobs]
+    files: dict[str, bytes] = {}  # one tar per case, whatever the repeats
+    out: list[Job[CaseOutput]] = []
+    for j in jobs:
+        packed = pack_job(j, files.get(j.case.id))
+        files[j.case.id] = packed.files
+        out.append(Job.of(f"{j.case.id}#{j.repeat}", run_packed, packed))
+    return out
 
 
 async def run_suite(suite: Suite, cases: list[Case], executor: Executor, *, store: RunStore,

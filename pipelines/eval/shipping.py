@@ -31,19 +31,19 @@ class PackedCase:
     files: bytes
 
 
-def pack_job(job: CaseJob) -> PackedCase:
-    """The job with suite paths made relative names, and a tar of those files."""
-    buf = io.BytesIO()
-    updates: dict[str, Any] = {}
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name in _FIELDS:
-            path = getattr(job.case, name)
-            if path is not None:
-                tar.add(str(path), arcname=name, filter=_no_caches)
-                updates[name] = Path(name)
+def pack_job(job: CaseJob, files: bytes | None = None) -> PackedCase:
+    """The job with suite paths made relative names, and a tar of those files (`files`: the tar
+    already made for this case, e.g. for another repeat)."""
+    updates: dict[str, Any] = {name: Path(name) for name in _FIELDS if getattr(job.case, name) is not None}
+    if files is None:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for name in updates:
+                tar.add(str(getattr(job.case, name)), arcname=name, filter=_no_caches)
+        files = buf.getvalue()
     case = job.case.model_copy(update=updates)
     return PackedCase(CaseJob(case=case, repeat=job.repeat, models=job.models, live=job.live,
-                              overrides=job.overrides), buf.getvalue())
+                              overrides=job.overrides), files)
 
 
 def _no_caches(info: tarfile.TarInfo) -> tarfile.TarInfo | None:

@@ -32,12 +32,14 @@ class PicklingExecutor(LocalExecutor):
     name = "pickled"
     remote = True
 
-    def __init__(self, limit: int, suite: Path) -> None:
+    def __init__(self, limit: int, suite: Path, dies: str) -> None:
         super().__init__(limit)
-        self.suite = suite
+        self.suite, self.dies = suite, dies
 
     async def _invoke(self, job: Job[T]) -> T:
         shutil.rmtree(self.suite, ignore_errors=True)
+        if job.key == self.dies:
+            raise ConnectionError("the worker node went away")
         assert job.shipped is not None, f"{job.key} is a closure"
         fn, payload = pickle.loads(pickle.dumps(job.shipped))
         value: Any = await fn(payload)
@@ -48,19 +50,26 @@ async def test_a_remote_executor_gets_self_contained_jobs_and_the_driver_stores_
     suite_copy = tmp_path / "suite"
     shutil.copytree(SUITE, suite_copy, ignore=shutil.ignore_patterns("__pycache__"))
     suite = load_suite(suite_copy)
-    cases = [c for c in suite.cases if c.id in ("pir-fix-approved", "pir-wrong-rejected")]
+    cases = [c for c in suite.cases if c.id in ("pir-fix-approved", "pir-wrong-rejected", "pir-fix-rejected")]
     store = RunStore(tmp_path / "ws")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     try:
-        report = await run_suite(suite, cases, PicklingExecutor(2, suite_copy), store=store)
+        report = await run_suite(suite, cases, PicklingExecutor(2, suite_copy, dies="pir-fix-rejected#0"),
+                                 store=store)
     finally:
         os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
     assert not suite_copy.exists()
     assert (report.executor, report.concurrency) == ("pickled", 2)
-    assert {r.case_id: (r.success, r.verdict) for r in report.results} == {
-        "pir-fix-approved": (True, "approved"), "pir-wrong-rejected": (False, "rejected")}
+    got = {(r.case_id, r.repeat): (r.success, r.verdict, r.reason and r.reason.value) for r in report.results}
+    assert got == {("pir-fix-approved", 0): (True, "approved", None),
+                   ("pir-wrong-rejected", 0): (False, "rejected", "reviewer rejected"),
+                   ("pir-fix-rejected", 0): (False, None, "other")}  # its worker died: a failure, with the cause
+    [lost] = [r for r in report.results if r.run_id is None]
+    assert "ConnectionError: the worker node went away" in str(lost.error) and lost.worker == "pickled:?"
     assert all(r.worker.startswith("pickled:") for r in report.results)
     for r in report.results:
+        if r.run_id is None:
+            continue
         rec = store.get(str(r.run_id))
         assert rec.extra["eval"]["case"] == r.case_id
         assert (store.run_dir(str(r.run_id)) / "trace.jsonl").is_file()
