@@ -143,17 +143,15 @@ async def show_stats(ls: Any, *raw: Any) -> dict[str, Any]:
         raise JsonRpcInvalidRequest(message="Baton needs an open folder to show its statistics")
     store = ls.runs.store(roots[0])
     await asyncio.to_thread(store.ensure)
-    stats = await asyncio.to_thread(store.stats)
+    stats = await asyncio.to_thread(store.stats)  # real work; `baton eval` runs apart, in evalStats
+    eval_stats = await asyncio.to_thread(store.stats, True)
     uri: str | None = None
     if not baton_capability(ls, "statsView"):  # Baton's extension draws its own view from the answer
         text = render_stats_md(stats)
         await asyncio.to_thread(store.base.joinpath("stats.md").write_text, text, "utf-8")
         uri = store.base.joinpath("stats.md").as_uri()
         await ls.show_document(uri)
-    return {"uri": uri, "stats": [{"pattern": s.pattern, "runs": s.runs, "successRate": s.success_rate,
-                                   "meanDurationS": s.mean_duration_s, "p50DurationS": s.p50_duration_s,
-                                   "p95DurationS": s.p95_duration_s, "finished": s.finished,
-                                   "succeeded": s.succeeded} for s in stats],
+    return {"uri": uri, "stats": [_stats_row(s) for s in stats], "evalStats": [_stats_row(s) for s in eval_stats],
             **(await asyncio.to_thread(latest_eval_rows, store))}
 
 
@@ -197,6 +195,12 @@ async def dismiss_finding(ls: Any, *raw: Any) -> dict[str, Any]:
     if args.index is None:
         return {"dismissed": ls.runs.findings.dismiss(args.run_id)}
     return {"dismissed": ls.runs.findings.dismiss(args.run_id, args.index)}
+
+
+def _stats_row(s: Any) -> dict[str, Any]:
+    return {"pattern": s.pattern, "runs": s.runs, "successRate": s.success_rate, "meanDurationS": s.mean_duration_s,
+            "p50DurationS": s.p50_duration_s, "p95DurationS": s.p95_duration_s, "finished": s.finished,
+            "succeeded": s.succeeded}
 
 
 def render_stats_md(stats: list[Any]) -> str:

@@ -163,7 +163,7 @@ class LLMClient:
                 continue
             turn = self._account(role_name, cfg, endpoint, turn, loop.time() - started, attempt, step)
             if self.recorder is not None:
-                self.recorder.add(cfg.model, turn)
+                self.recorder.add(cfg.model, turn, when=conversation.route)
             return turn
         raise AssertionError("unreachable: the retry loop returns or raises")
 

@@ -24,6 +24,7 @@ import git
 from ..agents.base import IMPLEMENTER, REVIEWER, TRIAGER, Agent, render
 from ..artifacts import render_review_md, render_triage_md
 from ..engine import RunContext, RunFailed, RunOutcome
+from ..events import EventType
 from ..models import (
     ChangeSet,
     ChangesSubmission,
@@ -279,6 +280,10 @@ class FixValidator:
                 await self.ctx.artifact("tests.json", self.suite.model_dump_json(indent=2))
             self.violations = check_suite(self.suite, self.baseline)
         await self.ctx.artifact("validation.md", f"# Validation (attempt {self.total_attempts})\n\n{self.text()}\n")
+        self.ctx.bus.emit(EventType.evaluation, f"validation {'failed' if self.violations else 'passed'}",
+                          step=self.step.name if self.step else None, name="baton.validation",
+                          label="failed" if self.violations else "passed", score=0.0 if self.violations else 1.0,
+                          explanation="; ".join(str(v) for v in self.violations)[:2000] or "reruns and suite pass")
         if not self.violations:
             return None
         if self.attempts < allowed:

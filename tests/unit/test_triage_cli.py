@@ -260,6 +260,11 @@ def test_fixes_that_weaken_tests_or_break_another_test_are_rejected(tmp_path: Pa
     assert "[suite-failing]" in out["error"] and "tests/test_ops.py::test_mul" in out["error"]
     assert record(out).attempts == 4
     assert requests_of(server, REVIEWER) == []  # never reached the reviewer
+    trace = Path(out["artifacts"]["run.json"]).with_name("trace.jsonl").read_text(encoding="utf-8").splitlines()
+    verdicts = [e["data"] for e in map(json.loads, trace) if e["type"] == "evaluation"]  # the validator's, each try
+    assert [(v["name"], v["label"]) for v in verdicts] == [("baton.validation", "failed")] * 4
+    assert [v["explanation"].split("]")[0] for v in verdicts] == ["[skip-added", "[assert-removed", "[sleep-added",
+                                                                 "[suite-failing"]
     assert "pr.md" not in out["artifacts"]
     assert tree_state(repo) == before
 
