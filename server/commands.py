@@ -34,7 +34,7 @@ from baton.pipelines.store import RunNotFound, RunSummary
 from baton.pipelines.trace_html import write_trace_html
 from baton.pipelines.trust import WorkspaceNotTrusted
 
-from .progress import baton_capability
+from .progress import baton_capability, client_opens_artifacts
 
 T = TypeVar("T", bound=BaseModel)
 Handler = Callable[..., Awaitable[dict[str, Any]]]
@@ -436,9 +436,10 @@ def install(server: Any) -> None:
             path = store.run_dir(rec.id) / name
             if await asyncio.to_thread(path.is_file):
                 out[key] = path.as_uri()
-        for key in ("plan", "review", "triage"):
-            if key in out:
-                await ls.show_document(out[key])
+        if not client_opens_artifacts(ls):  # Baton's extension opens them itself, from the answer
+            for key in ("plan", "review", "triage"):
+                if key in out:
+                    await ls.show_document(out[key])
         if rec.status.finished and (store.run_dir(rec.id) / "trace.jsonl").is_file():
             # the readable trace: one self-contained page the editor offers to open
             out["trace"] = (await asyncio.to_thread(write_trace_html, rec, store.run_dir(rec.id))).as_uri()
