@@ -38,7 +38,7 @@ from .command_args import (
     RunIdArgs,
     parse_args,
 )
-from .progress import baton_capability
+from .progress import baton_capability, client_opens_artifacts
 
 
 def run_summary(run: RunSummary) -> dict[str, Any]:
@@ -115,9 +115,10 @@ async def show_run(ls: Any, *raw: Any) -> dict[str, Any]:
         path = store.run_dir(rec.id) / name
         if await asyncio.to_thread(path.is_file):
             out[key] = path.as_uri()
-    for key in ("plan", "review", "triage"):
-        if key in out:
-            await ls.show_document(out[key])
+    if not client_opens_artifacts(ls):  # Baton's extension opens them itself, from the answer
+        for key in ("plan", "review", "triage"):
+            if key in out:
+                await ls.show_document(out[key])
     if rec.status.finished and (store.run_dir(rec.id) / "trace.jsonl").is_file():
         # the readable trace: one self-contained page the editor offers to open
         out["trace"] = (await asyncio.to_thread(write_trace_html, rec, store.run_dir(rec.id))).as_uri()
