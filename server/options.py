@@ -20,6 +20,10 @@ _CLIENT_ONLY = {"interpreter", "trace", "server"}
 # Trust), and the editor's workspace-folder settings, which count as the repository's own.
 WORKSPACE_TRUSTED = "workspaceTrusted"
 WORKSPACE_SETTINGS = "workspaceSettings"
+# The interpreter the editor's Python extension selected (VS Code): the project's `python` only
+# when no layer sets one, so a `python` the user set themselves (config file, baton.toml,
+# BATON_PYTHON, the editor setting) wins. The extension sends it for trusted workspaces only.
+EDITOR_PYTHON = "editorPython"
 EDITOR_SOURCE = "editor settings (baton.*)"
 EDITOR_WORKSPACE_SOURCE = "editor workspace settings (baton.*)"
 
@@ -70,13 +74,17 @@ def settings_for(workspace: Path, options: Mapping[str, Any], env: Mapping[str, 
     opts = copy.deepcopy(dict(options))
     trusted = opts.pop(WORKSPACE_TRUSTED, False) is True
     raw_ws = opts.pop(WORKSPACE_SETTINGS, None)
+    editor_python = opts.pop(EDITOR_PYTHON, None)
     ws_opts = clean_options(raw_ws) if isinstance(raw_ws, Mapping) else {}
     warnings: list[str] = []
     for _ in range(20):
         try:
-            return load_settings(workspace, overrides=opts, env=os.environ if env is None else env,
-                                 overrides_source=EDITOR_SOURCE, untrusted_overrides=ws_opts,
-                                 untrusted_source=EDITOR_WORKSPACE_SOURCE, workspace_trusted=trusted), warnings
+            settings = load_settings(workspace, overrides=opts, env=os.environ if env is None else env,
+                                     overrides_source=EDITOR_SOURCE, untrusted_overrides=ws_opts,
+                                     untrusted_source=EDITOR_WORKSPACE_SOURCE, workspace_trusted=trusted)
+            if settings.python is None and isinstance(editor_python, str) and editor_python.strip():
+                settings = settings.model_copy(update={"python": editor_python.strip()})
+            return settings, warnings
         except ConfigError as e:
             layer = {EDITOR_SOURCE: opts, EDITOR_WORKSPACE_SOURCE: ws_opts}.get(e.source)
             if isinstance(e, WorkspaceNotTrusted) or layer is None or not _drop(layer, e.key):

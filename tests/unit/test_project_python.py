@@ -149,3 +149,17 @@ def test_a_write_after_a_passing_run_tests_makes_the_submit_run_them_again(tmp_p
     assert rec.attempts == 2  # the submit after the breaking write ran the tests and refused
     logs = [e["message"] for e in trace_events(repo, rec) if e["type"] == "log"]
     assert not any("not run again" in m for m in logs)
+
+
+def test_the_editor_s_interpreter_counts_only_when_no_one_set_python(tmp_path: Path) -> None:
+    """VS Code sends its Python extension's pick as `editorPython`: used when nothing else sets
+    `python`, while the user's own setting (editor, baton.toml, BATON_PYTHON) wins."""
+    from baton.server.options import settings_for
+
+    root = make_repo(tmp_path / "proj")
+    picked = {"editorPython": "/opt/picked/bin/python"}
+    assert settings_for(root, picked, env={})[0].python == "/opt/picked/bin/python"
+    assert settings_for(root, {**picked, "python": "/mine/bin/python"}, env={})[0].python == "/mine/bin/python"
+    assert settings_for(root, picked, env={"BATON_PYTHON": "/env/bin/python"})[0].python == "/env/bin/python"
+    settings, warnings = settings_for(root, {"editorPython": "  "}, env={})
+    assert settings.python is None and warnings == []

@@ -109,8 +109,9 @@ export class ServerManager implements vscode.Disposable {
         if (settings.python !== undefined) {
             settings.python = expandInterpreterPath(settings.python, folder?.uri.fsPath, os.homedir(), path.sep);
         }
-        // The project's interpreter for its tests: the user's baton.python, else the Python
-        // extension's choice for the folder (only in a trusted workspace: it runs project code).
+        // The project's interpreter for its tests: the user's baton.python, else (on the server) a
+        // python from their config files or BATON_PYTHON, else the Python extension's choice for the
+        // folder, sent as editorPython (only in a trusted workspace: it runs project code).
         const projectPython = settings.python === undefined && vscode.workspace.isTrusted ? await this.projectPython(folder) : undefined;
         const key = await this.apiKey.get();
         this.log.setSecrets([key]);

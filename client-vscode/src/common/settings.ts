@@ -47,8 +47,11 @@ export interface InitializationOptions {
     confirmPlan?: boolean;
     concurrency?: number;
     parallelConcurrency?: number;
-    /** The project's interpreter for a detected test command: `baton.python`, else the Python extension's choice. */
+    /** The project's interpreter for a detected test command, as the user set it (`baton.python`). */
     python?: string;
+    /** The Python extension's interpreter for the folder (trusted workspaces only): the server uses it
+     *  only when no layer (editor setting, config file, baton.toml, BATON_PYTHON) sets `python`. */
+    editorPython?: string;
     sandbox?: SandboxSetting;
     sandboxNetwork?: boolean;
     testEnv?: string[];
@@ -183,8 +186,8 @@ export function readSettings(config: ConfigLike): BatonSettings {
 
 /**
  * Builds the server's options: unset keys are omitted, the key only comes from `apiKey`.
- * `projectPython` (the Python extension's interpreter for the folder) becomes `python` unless the
- * user set `baton.python`.
+ * `projectPython` (the Python extension's interpreter for the folder) goes as `editorPython`, in a
+ * trusted workspace only: the server takes it when nothing the user set names `python`.
  */
 export function toInitializationOptions(
     settings: BatonSettings,
@@ -214,9 +217,12 @@ export function toInitializationOptions(
     if (settings.parallelConcurrency !== undefined) {
         options.parallelConcurrency = settings.parallelConcurrency;
     }
-    const python = settings.python ?? (projectPython?.trim() || undefined);
-    if (python !== undefined) {
-        options.python = python;
+    if (settings.python !== undefined) {
+        options.python = settings.python;
+    }
+    const picked = projectPython?.trim();
+    if (picked && workspaceTrusted === true) {
+        options.editorPython = picked;
     }
     if (settings.sandbox !== undefined) {
         options.sandbox = settings.sandbox;

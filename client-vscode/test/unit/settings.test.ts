@@ -115,12 +115,17 @@ describe('toInitializationOptions', () => {
 });
 
 describe('project interpreter, sandbox and parallel settings', () => {
-    it('sends the Python extension’s interpreter as `python` unless baton.python is set', () => {
+    it('sends the Python extension’s interpreter as editorPython (trusted only), the user’s baton.python as python', () => {
         const none = readSettings(config({}));
-        assert.equal(toInitializationOptions(none, undefined, true, '/ws/.venv/bin/python').python, '/ws/.venv/bin/python');
-        assert.equal(toInitializationOptions(none, undefined, true, undefined).python, undefined);
+        const picked = toInitializationOptions(none, undefined, true, '/ws/.venv/bin/python');
+        assert.equal(picked.editorPython, '/ws/.venv/bin/python');
+        assert.equal(picked.python, undefined); // a python set in baton.toml or BATON_PYTHON still wins on the server
+        assert.equal(toInitializationOptions(none, undefined, false, '/ws/.venv/bin/python').editorPython, undefined);
+        assert.equal(toInitializationOptions(none, undefined, true, undefined).editorPython, undefined);
         const own = readSettings(config({ python: ' /opt/py/bin/python ' }));
-        assert.equal(toInitializationOptions(own, undefined, true, '/ws/.venv/bin/python').python, '/opt/py/bin/python');
+        const both = toInitializationOptions(own, undefined, true, '/ws/.venv/bin/python');
+        assert.equal(both.python, '/opt/py/bin/python');
+        assert.equal(both.editorPython, '/ws/.venv/bin/python');
     });
 
     it('passes sandbox, sandboxNetwork, testEnv and parallelConcurrency under the server’s names', () => {
