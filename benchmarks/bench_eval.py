@@ -16,19 +16,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from baton.pipelines.eval.runner import LocalExecutor, run_suite
+from baton.pipelines.eval.runner import run_suite
 from baton.pipelines.eval.suite import load_suite
+from baton.pipelines.executor import Executor, LocalExecutor
 from baton.pipelines.store import RunStore
 
 SUITE = Path(__file__).resolve().parents[1] / "examples" / "eval-suite"
 
 
-async def measure(executor, repeat: int, concurrency: int) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+async def measure(executor: Executor, repeat: int) -> tuple[int, float]:
     suite = load_suite(SUITE)
     with tempfile.TemporaryDirectory() as ws:
         t0 = time.monotonic()
-        report = await run_suite(suite, suite.cases, executor, store=RunStore(ws), repeat=repeat,
-                                 concurrency=concurrency)
+        report = await run_suite(suite, suite.cases, executor, store=RunStore(ws), repeat=repeat)
         elapsed = time.monotonic() - t0
     await executor.aclose()
     return len(report.results), elapsed
@@ -43,16 +43,16 @@ def main() -> None:
     os.environ.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     print(f"example suite, repeat {a.repeat}, concurrency {a.concurrency}, {os.cpu_count()} CPUs")
-    n, s = asyncio.run(measure(LocalExecutor(), a.repeat, a.concurrency))
+    n, s = asyncio.run(measure(LocalExecutor(a.concurrency), a.repeat))
     print(f"local: {n} cases in {s:.1f}s = {n / s * 3600:.0f} cases/hour")
     if a.no_ray:
         return
-    from baton.pipelines.eval.ray_executor import RayExecutor
+    from baton.pipelines.ray_executor import RayExecutor
 
     t0 = time.monotonic()
-    ray_ex = RayExecutor()
+    ray_ex = RayExecutor(a.concurrency)
     start = time.monotonic() - t0
-    n, s = asyncio.run(measure(ray_ex, a.repeat, a.concurrency))
+    n, s = asyncio.run(measure(ray_ex, a.repeat))
     print(f"ray:   {n} cases in {s:.1f}s = {n / s * 3600:.0f} cases/hour (plus {start:.1f}s to start the local cluster)")
 
 

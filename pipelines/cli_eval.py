@@ -117,15 +117,17 @@ def eval(args: argparse.Namespace) -> int:  # noqa: A001 - the subcommand's name
 
 async def _run(args: argparse.Namespace, suite: Any, cases: list[Any], ws: Path, models: dict[str, str],
                overrides: dict[str, Any]) -> Any:
-    from .eval.runner import LocalExecutor, run_suite
+    from .eval.runner import run_suite
+    from .executor import Executor, LocalExecutor
     from .store import RunStore
 
+    executor: Executor
     if args.executor == "ray":
-        from .eval.ray_executor import RayExecutor
+        from .ray_executor import RayExecutor
 
-        executor: Any = RayExecutor(address=args.ray_address)
+        executor = RayExecutor(args.concurrency, address=args.ray_address)
     else:
-        executor = LocalExecutor()
+        executor = LocalExecutor(args.concurrency)
 
     def progress(r: Any) -> None:
         if not (args.quiet or args.json):
@@ -135,7 +137,6 @@ async def _run(args: argparse.Namespace, suite: Any, cases: list[Any], ws: Path,
 
     try:
         return await run_suite(suite, cases, executor, store=RunStore(ws), repeat=args.repeat,
-                               concurrency=args.concurrency, models=models, live=args.live, overrides=overrides,
-                               on_result=progress)
+                               models=models, live=args.live, overrides=overrides, on_result=progress)
     finally:
         await executor.aclose()

@@ -125,16 +125,24 @@ def show(args: argparse.Namespace) -> int:
 def stats_arguments(p: argparse.ArgumentParser) -> None:
     _workspace_arg(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--eval", action="store_true",
+                   help="the runs of `baton eval` instead of real work (they are left out by default)")
 
 
 def stats(args: argparse.Namespace) -> int:
     store = _store(args)
-    rows = store.stats() if store is not None else []
+    rows = store.stats(evals=args.eval) if store is not None else []
     if args.json:
         print(json.dumps([s.model_dump() for s in rows], indent=2))
         return 0
+    others = sum(s.runs for s in store.stats(evals=not args.eval)) if store is not None else 0
+    if args.eval:
+        hint = f" ({others} run(s) of real work: `baton stats`)" if others else ""
+        print("eval runs only (`baton eval`); per case and model set: the eval's report" + hint)
+    elif others:
+        print(f"real work only; {others} eval run(s) left out: `baton stats --eval`")
     if not rows:
-        print("no runs yet")
+        print("no eval runs yet" if args.eval else "no runs yet")
         return 0
     print(f"{'PATTERN':<22} {'RUNS':>5} {'OK':>4} {'FAIL':>5} {'CANC':>5} {'INTR':>5} {'SUCCESS':>8} {'MEAN':>7} {'P50':>7} {'P95':>7} {'TOKENS':>8} {'COST':>8}")
     for s in rows:

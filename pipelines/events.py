@@ -26,6 +26,7 @@ class EventType(StrEnum):
     retry = "retry"
     failure = "failure"
     waiting = "waiting"  # the plan gate paused the run
+    evaluation = "evaluation"  # a reviewer's or validator's verdict: data name, label, score, explanation
     run_finished = "run_finished"
     log = "log"
 

@@ -20,13 +20,16 @@ The contract
 - A job's `wait_for` (if any) is awaited before it takes a slot, so a job that waits for
   others' results (module dependencies) never holds a slot while it waits.
 - A job is an async callable of no arguments returning a value. The local executor calls
-  it in-process. A remote executor must ship it, so patterns keep a job's state explicit
-  (a pydantic payload + a module-level function, see `Job.of`), and treat the value it
-  returns as data (pydantic models / plain types), never as live objects.
+  it in-process. A remote executor (`remote` is true) must ship it, so a job for one is made
+  with `Job.of(key, fn, payload)`: a module-level function and a picklable payload, and the
+  value it returns is data (pydantic models / plain types), never a live object. Sandboxes
+  stay on the driver's disk whatever the executor.
 - Errors that are `BatonError`s keep their message (it is written for the user); others
   are reported as "internal error: Type: message".
 
-`LocalExecutor` is the asyncio implementation used everywhere today.
+`LocalExecutor` is the asyncio implementation used everywhere; `ray_executor.RayExecutor`
+(extra `baton-lsp[ray]`) ships `Job.of` jobs as Ray tasks, with the same bound, order,
+timeouts and cancellation kept on the driver (it subclasses `LocalExecutor`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from .errors import BatonError
 from .sandbox import Sandbox
@@ -56,11 +59,13 @@ class Job(Generic[T]):
     fn: Callable[[], Awaitable[T]]
     timeout_s: float | None = None
     wait_for: Callable[[], Awaitable[None]] | None = None  # awaited before taking a slot (dependencies)
+    # set by `of`: what a remote executor ships instead of `fn` (a closure it cannot send)
+    shipped: tuple[Callable[[Any], Awaitable[T]], Any] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, key: str, fn: Callable[[P], Awaitable[T]], payload: P, timeout_s: float | None = None) -> Job[T]:
         """A job as a module-level function and its payload: the shape a remote executor can ship."""
-        return cls(key, lambda: fn(payload), timeout_s)
+        return cls(key, lambda: fn(payload), timeout_s, shipped=(fn, payload))
 
 
 @dataclass
@@ -82,6 +87,8 @@ class Executor(Protocol):
     """What a pattern may ask of an executor (see the module docstring for the contract)."""
 
     limit: int
+    name: str  # "local", "ray": shown in reports
+    remote: bool  # jobs leave this process: only `Job.of` jobs, values come back as data
 
     def sandbox(self, root: Path | str, overlay: Mapping[str, str] | None = None,
                 excludes: Iterable[str] = ()) -> contextlib.AbstractAsyncContextManager[Sandbox]: ...
@@ -89,9 +96,14 @@ class Executor(Protocol):
     async def run(self, jobs: Sequence[Job[T]], *, on_start: Callable[[str], None] | None = None,
                   on_done: Callable[[JobResult[T]], None] | None = None) -> list[JobResult[T]]: ...
 
+    async def aclose(self) -> None: ...
+
 
 class LocalExecutor:
     """Jobs as asyncio tasks in this process, bounded by a semaphore; sandboxes on local disk."""
+
+    name = "local"
+    remote = False
 
     def __init__(self, limit: int = 4) -> None:
         if limit < 1:
@@ -145,11 +157,17 @@ class LocalExecutor:
             on_done(result)
         return result
 
-    @staticmethod
-    async def _call(job: Job[T]) -> JobResult[T]:
+    async def aclose(self) -> None:
+        """Nothing to release here; a remote executor disconnects from its cluster."""
+
+    async def _invoke(self, job: Job[T]) -> T:
+        """Where a job actually runs: here, in this process (a remote executor ships it)."""
+        return await job.fn()
+
+    async def _call(self, job: Job[T]) -> JobResult[T]:
         try:
             async with asyncio.timeout(job.timeout_s):
-                value = await job.fn()
+                value = await self._invoke(job)
         except TimeoutError:
             return JobResult(job.key, "timed_out", error=f"{job.key}: no result within its {job.timeout_s:g}s limit")
         except asyncio.CancelledError:

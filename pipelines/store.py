@@ -28,7 +28,7 @@ BATON_DIR = ".baton"
 # reads its (often overflowing) bytes. An index whose columns differ from these (an older
 # Baton's) is dropped and rebuilt from the run.json files when the store opens it.
 _COLUMNS = ("id", "pattern", "status", "verdict", "task", "created_at", "duration_s", "total_tokens",
-            "cost_usd", "parent_id", "scope_path", "error", "record")
+            "cost_usd", "parent_id", "scope_path", "error", "eval_id", "record")
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS runs (
     parent_id TEXT,
     scope_path TEXT,
     error TEXT,
+    eval_id TEXT,  -- set for runs of `baton eval` (record.extra.eval.id): kept out of the stats of real work
     record TEXT NOT NULL
 )"""
 _CREATE_INDEXES = (
@@ -110,6 +111,14 @@ class RunSummary(BaseModel):
         return cls(id=rec.id, pattern=rec.pattern, status=rec.status, verdict=rec.verdict, task=rec.task,
                    created_at=rec.created_at, duration_s=rec.duration_s, scope_path=rec.scope.path,
                    error=rec.error, parent_id=rec.parent_id)
+
+
+def eval_id_of(rec: RunRecord) -> str | None:
+    """The eval a run belongs to (`baton eval` tags its runs in `extra.eval`), or None for real work."""
+    tag = rec.extra.get("eval")
+    if isinstance(tag, dict) and tag.get("id"):
+        return str(tag["id"])
+    return None
 
 
 def new_run_id() -> str:
@@ -246,6 +255,7 @@ class RunStore:
             "parent_id": rec.parent_id,
             "scope_path": rec.scope.path,
             "error": rec.error,
+            "eval_id": eval_id_of(rec),
             "record": rec.model_dump_json(),
         }
         self._conn.execute(_INSERT, [row[c] for c in _COLUMNS])
@@ -324,11 +334,16 @@ class RunStore:
         with self._lock:
             return self._db().execute(sql, args).fetchall()
 
-    def stats(self) -> builtins.list[PatternStats]:  # `list` here is the method above
-        """Per pattern: runs, success rate over finished runs, duration mean/p50/p95, tokens, cost."""
+    def stats(self, evals: bool = False) -> builtins.list[PatternStats]:  # `list` here is the method above
+        """Per pattern: runs, success rate over finished runs, duration mean/p50/p95, tokens, cost.
+
+        Real work only by default; `evals=True`: only the runs of `baton eval` (cases on recorded
+        sessions or scripted failures would skew the figures of the work people do)."""
+        which = "IS NOT NULL" if evals else "IS NULL"
         with self._lock:
             rows = self._db().execute(
-                "SELECT pattern, status, duration_s, total_tokens, cost_usd FROM runs WHERE parent_id IS NULL"
+                "SELECT pattern, status, duration_s, total_tokens, cost_usd FROM runs "
+                f"WHERE parent_id IS NULL AND eval_id {which}"
             ).fetchall()
         by: dict[str, list[tuple[str, float, int, float]]] = {}
         for pattern, status, dur, tok, cost in rows:

@@ -169,6 +169,8 @@ def _detail(ev: dict[str, Any]) -> str:
         return f"<a href='#payload-{_e(d.get('artifact', ''))}'>{_e(ev.get('message', ''))}</a>"
     if t == "retry":
         return _e(f"attempt {d.get('attempt')} after {d.get('cause', '')}; waited {d.get('delay_s', 0)}s")
+    if t == "evaluation" and d.get("explanation"):
+        return _e(ev.get("message", "")) + f"<details><summary>why</summary><pre>{_e(d['explanation'])}</pre></details>"
     if t == "failure" and d.get("traceback"):
         return _e(ev.get("message", "")) + f"<details><summary>traceback</summary><pre>{_e(d['traceback'])}</pre></details>"
     return _e(ev.get("message", ""))

@@ -134,13 +134,13 @@ async def send_changeset(
     # still the text the run saw; otherwise rebase before asking.
     versions: dict[str, int | None] = {}
     stale = False
-    for e in cs.edits:
-        now, version = await current_text(ls, root, e.path)
-        expected = None if e.kind is EditKind.create else e.old_text
+    for edit in cs.edits:
+        now, version = await current_text(ls, root, edit.path)
+        expected = None if edit.kind is EditKind.create else edit.old_text
         if now != expected:
             stale = True
         if version is not None:  # open in the editor: the version the snapshot saw, if any
-            versions[e.path] = snapshot_versions.get(e.path, version)
+            versions[edit.path] = snapshot_versions.get(edit.path, version)
     outcome = ApplyOutcome(applied=False)
     if stale:
         cs, versions, outcome.left_alone = await rebase(ls, root, cs)

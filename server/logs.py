@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baton.pipelines.redact import redact
+
+if TYPE_CHECKING:
+    from lsprotocol.types import MessageType
 
 
 class ClientLogHandler(logging.Handler):
@@ -42,7 +45,7 @@ class ClientLogHandler(logging.Handler):
             pass
 
 
-def message_type(levelno: int) -> int:
+def message_type(levelno: int) -> MessageType:
     """A logging level as window/logMessage's type, so the editor's log shows the same level
     (INFO is Info, not the `[error]` every stderr line gets)."""
     from lsprotocol import types as lsp

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from ..engine import RunContext
+from ..events import EventType
 from ..llm.conversation import Conversation
 from ..llm.loop import run_tool_loop
 from ..models import ChangesSubmission, ModuleSplit, Plan, Review, Role, Triage
@@ -65,9 +66,14 @@ class Agent(Generic[T]):
     async def run(self, message: str, *, step: str | None = None, on_submit: Any = None) -> T:
         self.conversation.user(message)
         s = self.ctx.settings  # the step's own timeout (RunContext.step) bounds wall time
-        return await run_tool_loop(
+        out = await run_tool_loop(
             self.ctx.llm, self.spec.role, self.conversation, self.tools,
             submit_name=self.spec.submit_name, submit_model=self.spec.submit_model,
             max_turns=s.max_turns, max_repairs=s.max_repairs, bus=self.ctx.bus, step=step,
             on_submit=on_submit,
         )
+        if isinstance(out, Review):  # every pattern's reviewer verdict, for traces and OpenTelemetry
+            self.ctx.bus.emit(EventType.evaluation, f"review {out.verdict}", step=step, role=self.spec.role.value,
+                              name="baton.review", label=out.verdict, score=1.0 if out.verdict == "approved" else 0.0,
+                              explanation=out.summary.strip()[:2000])
+        return out

@@ -66,8 +66,8 @@ def find_project_python(root: Path, configured: str | None = None) -> tuple[Proj
         found = venv_python(root / name)
         if found is not None:
             return ProjectPython(str(found), f"the workspace's {name}"), notes
-    for tool, found in _tool_reports(root, notes):
-        return ProjectPython(found, f"{tool}'s environment for the project"), notes
+    for tool, reported in _tool_reports(root, notes):
+        return ProjectPython(reported, f"{tool}'s environment for the project"), notes
     return ProjectPython(sys.executable, "Baton's own interpreter (no project environment found)"), notes
 
 

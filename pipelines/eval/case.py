@@ -90,7 +90,7 @@ async def run_case(job: CaseJob, subscribers: tuple[Any, ...] = ()) -> CaseOutpu
 async def _run_in(tmp: Path, job: CaseJob, subscribers: tuple[Any, ...]) -> CaseOutput:
     case = job.case
     recorded = case.session is not None and not job.live
-    base = dict(case_id=case.id, pattern=case.pattern.value, repeat=job.repeat,
+    base: dict[str, Any] = dict(case_id=case.id, pattern=case.pattern.value, repeat=job.repeat,
                 session="recorded" if recorded else "live", worker=socket.gethostname())
     ws = tmp / "ws"
     try:

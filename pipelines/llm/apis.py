@@ -11,7 +11,7 @@ from typing import Any
 
 from openai import AsyncOpenAI
 
-from ..config import RoleConfig
+from ..settings import RoleConfig
 from ..tools import ToolSpec
 from .conversation import AssistantTurn, Conversation, ToolCall
 from .retry import MalformedReply

@@ -23,9 +23,9 @@ from urllib.parse import urlparse
 import httpx2
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
-from ..config import RoleConfig, Settings
 from ..events import EventBus, EventType
 from ..models import Role, Usage
+from ..settings import RoleConfig, Settings
 from ..tools import ToolSpec
 from .apis import call_chat, call_responses
 from .conversation import AssistantTurn, Conversation
@@ -163,7 +163,7 @@ class LLMClient:
                 continue
             turn = self._account(role_name, cfg, endpoint, turn, loop.time() - started, attempt, step)
             if self.recorder is not None:
-                self.recorder.add(cfg.model, turn)
+                self.recorder.add(cfg.model, turn, when=conversation.route)
             return turn
         raise AssertionError("unreachable: the retry loop returns or raises")
 

@@ -62,6 +62,9 @@ class Conversation:
 
     def __init__(self, system: str | None = None, user: str | None = None) -> None:
         self._entries: list[_Entry] = []
+        # Text only this conversation's requests contain, set where several agents call one model at
+        # once (module agents): a recording tags each answer with it, so a replay routes by content.
+        self.route: str | None = None
         if system is not None:
             self.system(system)
         if user is not None:

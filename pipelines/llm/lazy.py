@@ -15,9 +15,9 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..config import RoleConfig, Settings
 from ..events import EventBus
 from ..models import Role, Usage
+from ..settings import RoleConfig, Settings
 from .errors import LLMError
 
 if TYPE_CHECKING:

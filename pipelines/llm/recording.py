@@ -2,7 +2,10 @@
 
 Each answer the LLM client accepts is appended, per model, in the order it arrived; replaying
 the script with `baton scripted-llm` (or an eval case's `session`) gives the pipeline the same
-answers, so a real session becomes a deterministic regression case. Answers are untrusted text:
+answers, so a real session becomes a deterministic regression case. Agents that call one model
+at once (the module agents of `baton parallel`) ask in another order on every run: their answers
+carry their conversation's route (`Conversation.route`, the module's heading) as `when`, so the
+replay hands each answer to the request with that content, whatever the order. Answers are untrusted text:
 known secrets (API keys, registered secret values) are scrubbed and absolute paths (the
 workspace, sandboxes, the home folder) are made relative before anything is written.
 """
@@ -34,12 +37,13 @@ class SessionRecorder:
         self._replies: dict[str, list[ScriptedReply]] = {}
         self._lock = threading.Lock()
 
-    def add(self, model: str, turn: AssistantTurn) -> None:
+    def add(self, model: str, turn: AssistantTurn, when: str | None = None) -> None:
+        """Keep one accepted answer; `when` (text only its agent's requests hold) routes it on replay."""
         calls = [ScriptedToolCall(name=c.name, arguments=self._arguments(c.arguments)) for c in turn.tool_calls]
         content = self.scrub(turn.content) if turn.content else None
         if not content and not calls:
             content = " "  # an empty answer (a script reply needs a message) replays as a blank one
-        reply = ScriptedReply(content=content, tool_calls=calls)
+        reply = ScriptedReply(content=content, tool_calls=calls, when=[self.scrub(when)] if when else [])
         with self._lock:
             self._replies.setdefault(model, []).append(reply)
 

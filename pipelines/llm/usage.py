@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import RoleConfig
 from ..models import Usage
+from ..settings import RoleConfig
 
 
 def _get(obj: Any, *path: str) -> int:

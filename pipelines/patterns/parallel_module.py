@@ -119,6 +119,7 @@ async def run_module(ctx: RunContext, module: ModuleTask, sandbox: Sandbox, llm:
     else:
         message = render("module_rerun", conflict=rerun[0], detail=rerun[1], **fields)
     step = f"{'rerun' if rerun else 'module'}:{module.path}"
+    agent.conversation.route = message.split("\n", 1)[0] + "\n"  # "# Your module: PATH": routes a recording
     async with ctx.step(step, Role.implementer, timeout_s=s.module_timeout_s) as rec:
         gate.step = rec
         submission: ChangesSubmission = await agent.run(message, step=step, on_submit=gate.check)

@@ -22,6 +22,7 @@ from ..models import (
     TestReport,
 )
 from .common import SandboxBench, Workbench, format_tests
+from .review_rounds import review_rounds, submission_text
 
 
 async def plan_implement_review(ctx: RunContext) -> RunOutcome:
@@ -63,49 +64,32 @@ async def _plan_implement_review(ctx: RunContext, bench: Workbench) -> RunOutcom
                 step="implement", on_submit=gate.check)
         changes = await bench.record_changes(sb)
 
-        review: Review | None = None
-        rounds = s.review_rounds + 1
-        for round_no in range(1, rounds + 1):
-            step = "review" if round_no == 1 else f"review:{round_no}"
-            async with ctx.step(step, Role.reviewer):
-                if round_no == 1:
-                    message = render("review_request", task=ctx.task.text, plan=render_plan_md(plan, ctx.task.text),
-                                     submission=_submission_text(submission), diff=bench.diff(changes),
-                                     tests=format_tests(gate.last))
-                else:
-                    message = render("rereview_request", diff=bench.diff(changes),
-                                     submission=_submission_text(submission), tests=format_tests(gate.last))
-                review = await reviewer.run(message, step=step)
-                ctx.bus.emit(EventType.log, f"review {review.verdict}: {review.summary.strip()[:200]}",
-                             milestone="review", verdict=review.verdict)
-                text = render_review_md(review, round_no=round_no, tests=gate.last)
-                await ctx.artifact("review.md", text)
-                if rounds > 1:
-                    await ctx.artifact(f"review-round-{round_no}.md", text)
-            if review.verdict == "approved" or round_no == rounds:
-                break
-            revise = f"revise:{round_no}"
-            async with ctx.step(revise, Role.implementer) as step_rec:
-                gate.reset(step_rec)
-                submission = await implementer.run(
-                    render("revise_request", round=round_no, review=render_review_md(review, round_no=round_no)),
-                    step=revise, on_submit=gate.check)
-            changes = await bench.record_changes(sb)
+        def request(round_no: int, submission: ChangesSubmission, changes: ChangeSet) -> str:
+            if round_no == 1:
+                return render("review_request", task=ctx.task.text, plan=render_plan_md(plan, ctx.task.text),
+                              submission=submission_text(submission), diff=bench.diff(changes),
+                              tests=format_tests(gate.last))
+            return render("rereview_request", diff=bench.diff(changes),
+                          submission=submission_text(submission), tests=format_tests(gate.last))
 
-    assert review is not None
+        async def on_review(review: Review, round_no: int) -> None:
+            ctx.bus.emit(EventType.log, f"review {review.verdict}: {review.summary.strip()[:200]}",
+                         milestone="review", verdict=review.verdict)
+            text = render_review_md(review, round_no=round_no, tests=gate.last)
+            await ctx.artifact("review.md", text)
+            if s.review_rounds > 0:
+                await ctx.artifact(f"review-round-{round_no}.md", text)
+
+        done = await review_rounds(ctx, bench, sb, reviewer=reviewer, implementer=implementer, gate=gate,
+                                   submission=submission, changes=changes, request=request, on_review=on_review)
+
+    review, changes, rounds = done.review, done.changes, done.rounds
     if review.verdict == "approved":
         return RunOutcome(RunStatus.succeeded, verdict="approved", changeset=changes, plan=plan, review=review,
                           tests=gate.last)
     return RunOutcome(RunStatus.failed, verdict="rejected", changeset=changes, plan=plan, review=review,
                       tests=gate.last,
                       error=f"the reviewer rejected the change after {rounds} round(s): {review.summary.strip()[:300]}")
-
-
-def _submission_text(sub: ChangesSubmission) -> str:
-    text = sub.summary.strip()
-    if sub.notes.strip():
-        text += "\n\nNotes: " + sub.notes.strip()
-    return text
 
 
 class TestGate:

@@ -24,7 +24,9 @@ import git
 from ..agents.base import IMPLEMENTER, REVIEWER, TRIAGER, Agent, render
 from ..artifacts import render_review_md, render_triage_md
 from ..engine import RunContext, RunFailed, RunOutcome
+from ..events import EventType
 from ..models import (
+    ChangeSet,
     ChangesSubmission,
     Failure,
     FailureReport,
@@ -45,6 +47,7 @@ from ..triage.report import evidence_text, failure_text, render_pr_md, triage_te
 from ..triage.reproduce import bisect, rerun
 from ..triage.rules import Violation, check_changes, check_reruns, check_suite
 from .common import SandboxBench, Workbench
+from .review_rounds import review_rounds, submission_text
 
 DECIDED = frozenset({"fixed", "flaky", "not-reproducible", "not-fixable", "failed"})
 
@@ -129,25 +132,17 @@ async def _attempt(ctx: RunContext, bench: Workbench, req: TriageRequest, report
                        test_command=sb.test_command_label, reruns=s.triage_reruns),
                 step="fix", on_submit=validator.check)
         changes = await bench.record_changes(sb)
-        review: Review | None = None
-        rounds = s.review_rounds + 1
-        for round_no in range(1, rounds + 1):
-            step = "review" if round_no == 1 else f"review:{round_no}"
-            async with ctx.step(step, Role.reviewer):
-                review = await reviewer.run(render(
-                    "fix_review_request", failure=excerpt, triage=triage_text(triage),
-                    submission=submission.summary, diff=bench.diff(changes), validation=validator.text()), step=step)
-                await ctx.artifact("review.md", render_review_md(review, round_no=round_no, tests=validator.suite))
-            if review.verdict == "approved" or round_no == rounds:
-                break
-            revise = f"revise:{round_no}"
-            async with ctx.step(revise, Role.implementer) as step_rec:
-                validator.reset(step_rec)
-                submission = await implementer.run(
-                    render("revise_request", round=round_no, review=render_review_md(review, round_no=round_no)),
-                    step=revise, on_submit=validator.check)
-            changes = await bench.record_changes(sb)
-    assert review is not None
+
+        def request(round_no: int, submission: ChangesSubmission, changes: ChangeSet) -> str:
+            return render("fix_review_request", failure=excerpt, triage=triage_text(triage),
+                          submission=submission.summary, diff=bench.diff(changes), validation=validator.text())
+
+        async def on_review(review: Review, round_no: int) -> None:
+            await ctx.artifact("review.md", render_review_md(review, round_no=round_no, tests=validator.suite))
+
+        done = await review_rounds(ctx, bench, sb, reviewer=reviewer, implementer=implementer, gate=validator,
+                                   submission=submission, changes=changes, request=request, on_review=on_review)
+    review, changes, submission, rounds = done.review, done.changes, done.submission, done.rounds
     await ctx.artifact("triage.md", render_triage_md(
         triage, report.excerpt[-6000:], evidence=evidence,
         outcome="fixed" if review.verdict == "approved" else "failed (the reviewer rejected the fix)"))
@@ -157,7 +152,7 @@ async def _attempt(ctx: RunContext, bench: Workbench, req: TriageRequest, report
                           error=f"not fixed: the reviewer rejected the fix after {rounds} round(s): "
                                 f"{review.summary.strip()[:300]}")
     ctx.record.extra["outcome"] = "fixed"
-    await ctx.artifact("pr.md", render_pr_md(report, rep, triage, changes, _submission_text(submission),
+    await ctx.artifact("pr.md", render_pr_md(report, rep, triage, changes, submission_text(submission),
                                              validator.text(), baseline))
     return RunOutcome(RunStatus.succeeded, verdict="approved", changeset=changes, review=review, tests=validator.suite)
 
@@ -226,10 +221,6 @@ def _head_commit(ctx: RunContext) -> str:
         return ""
 
 
-def _submission_text(sub: ChangesSubmission) -> str:
-    return sub.summary.strip() + (f"\n\nNotes: {sub.notes.strip()}" if sub.notes.strip() else "")
-
-
 # --------------------------------------------------------------------------- the validator
 
 
@@ -289,6 +280,10 @@ class FixValidator:
                 await self.ctx.artifact("tests.json", self.suite.model_dump_json(indent=2))
             self.violations = check_suite(self.suite, self.baseline)
         await self.ctx.artifact("validation.md", f"# Validation (attempt {self.total_attempts})\n\n{self.text()}\n")
+        self.ctx.bus.emit(EventType.evaluation, f"validation {'failed' if self.violations else 'passed'}",
+                          step=self.step.name if self.step else None, name="baton.validation",
+                          label="failed" if self.violations else "passed", score=0.0 if self.violations else 1.0,
+                          explanation="; ".join(str(v) for v in self.violations)[:2000] or "reruns and suite pass")
         if not self.violations:
             return None
         if self.attempts < allowed:

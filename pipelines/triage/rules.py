@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from ..models import ChangeSet, EditKind, TestReport
+from ..workspace.pyparse import parse_python
 
 _SKIP = re.compile(r"pytest\.mark\.(?:skip|skipif|xfail)\b|pytest\.(?:skip|xfail|importorskip)\s*\(|"
                    r"unittest\.(?:skip|skipIf|skipUnless|expectedFailure)\b|\.skipTest\s*\(|@skip\w*\b|@expectedFailure")
@@ -161,7 +162,7 @@ def check_suite(after: TestReport | None, before: TestReport | None) -> list[Vio
 
 def _parse(text: str) -> ast.Module | None:
     try:
-        return ast.parse(text)
+        return parse_python(text)
     except (SyntaxError, ValueError):
         return None
 

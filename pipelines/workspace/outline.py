@@ -11,6 +11,8 @@ import ast
 import re
 from dataclasses import dataclass
 
+from .pyparse import parse_python
+
 MAX_SIGNATURE = 120
 MAX_RETURN = 40
 
@@ -89,7 +91,7 @@ def _walk(body: list[ast.stmt], depth: int, out: list[Symbol]) -> None:
 
 def python_outline(text: str) -> list[Symbol]:
     """Classes, methods and functions of Python source. Raises SyntaxError."""
-    tree = ast.parse(text)
+    tree = parse_python(text)
     out: list[Symbol] = []
     _walk(tree.body, 0, out)
     return out

@@ -291,13 +291,6 @@ def real_server_ready() -> None:
     )
 
 
-@pytest.fixture
-def scripted_llm(real_server_ready: None) -> Iterator[str]:
-    """A fresh scripted model per test: a run consumes its replies."""
-    with scripted_llm_process(SCRIPT) as url:
-        yield url
-
-
 def test_full_flow_missing_api_key_offers_set_api_key(
     window: Window, tmp_path: Path, real_server_ready: None
 ) -> None:
@@ -313,33 +306,91 @@ def test_full_flow_missing_api_key_offers_set_api_key(
     assert (project / "textkit" / "stats.py").read_text() == STATS_BEFORE
 
 
-def test_full_flow_discard_then_apply_again(
-    window: Window, tmp_path: Path, scripted_llm: str
+FINDING = "mean() of an empty list divides by zero"
+
+
+def review_with_finding(tmp_path: Path) -> Path:
+    """The bundled script, with the reviewer's one finding on mean()'s division (line 7)."""
+    script = json.loads(SCRIPT.read_text())
+    review = script["models"]["scripted-reviewer"][0]["tool_calls"][0]["arguments"]
+    review["findings"] = [{"path": "textkit/stats.py", "line": 7, "severity": "warning", "message": FINDING}]
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps(script))
+    return path
+
+
+def test_full_flow_plan_gate_discard_apply_again_and_findings_after_reload(
+    window: Window, tmp_path: Path, real_server_ready: None
 ) -> None:
-    """Run on this module… → plan.md → Refactor Preview (unticked) → Discard writes nothing →
-    Apply run again → tick + Apply writes the file."""
-    project = real_project(tmp_path, scripted_llm)
-    stats = project / "textkit" / "stats.py"
-    window.open(project)
-    set_api_key(window, "scripted-test-key")
-    run_on_module(window, project, "add a mean() helper")
-    panel = refactor_preview(window)
-    assert stats.read_text() == STATS_BEFORE, "nothing is written before Apply"
-    panel.locator(".monaco-button", has_text="Discard").click()
-    panel.wait_for(state="hidden", timeout=TIMEOUT_MS)
-    window.page.locator(".tabs-container .tab", has_text="review.md").first.wait_for(
-        state="visible", timeout=TIMEOUT_MS
-    )
-    assert stats.read_text() == STATS_BEFORE, "Discard must write nothing"
-    window.command("Baton: Apply run again")
-    panel = refactor_preview(window)
-    panel.locator("input.edit-checkbox").first.check()
-    panel.locator(".monaco-button", has_text="Apply").click()
-    wait_until("stats.py on disk to have mean()", lambda: "def mean(values)" in stats.read_text())
-    # The LSP trace (baton.trace.server) shows the options (in initialize or a configuration
-    # change) with the key masked, and the key itself nowhere.
-    log = window.baton_log('"apiKey": "***"')
-    assert "scripted-test-key" not in log
+    """Run on this module… with the plan gate → ONE "plan ready" notification (Continue / Cancel
+    run), plan.md open and the Explorer not expanded into .baton/ → Continue → Refactor Preview
+    (unticked) → Discard writes nothing and says so neutrally, offering Apply again → Apply again →
+    tick + Apply writes the file → the review's finding shows, and is still there after a reload."""
+    with scripted_llm_process(review_with_finding(tmp_path)) as url:
+        project = real_project(tmp_path, url)
+        settings = project / ".vscode" / "settings.json"
+        settings.write_text(json.dumps({**json.loads(settings.read_text()), "baton.confirmPlan": True}))
+        stats = project / "textkit" / "stats.py"
+        page = window.page
+        window.open(project)
+        set_api_key(window, "scripted-test-key")
+        run_on_module(window, project, "add a mean() helper")  # plan.md opens
+        toast = window.toast("is ready")
+        assert "add a mean() helper" in toast.inner_text() and "baton.continueRun" not in toast.inner_text()
+        assert toast.locator(".monaco-button", has_text="Cancel run").is_visible()
+        toast.locator(".monaco-button", has_text="Continue").first.click()
+        panel = refactor_preview(window)
+        assert stats.read_text() == STATS_BEFORE, "nothing is written before Apply"
+        panel.locator(".monaco-button", has_text="Discard").click()
+        panel.wait_for(state="hidden", timeout=TIMEOUT_MS)
+        toast = window.toast("proposed change was not applied")
+        assert toast.locator(".codicon-warning, .codicon-error").count() == 0, "a Discard is not a problem"
+        assert stats.read_text() == STATS_BEFORE, "Discard must write nothing"
+        toast.locator(".monaco-button", has_text="Apply again").click()
+        panel = refactor_preview(window)
+        panel.locator("input.edit-checkbox").first.check()
+        panel.locator(".monaco-button", has_text="Apply").click()
+        wait_until("stats.py on disk to have mean()", lambda: "def mean(values)" in stats.read_text())
+        window.toast(" applied.")
+        # One notification per event: the server sent none of its own (they name command ids).
+        window.command("Notifications: Show Notifications")
+        center = page.locator(".notifications-center")
+        center.wait_for(state="visible", timeout=TIMEOUT_MS)
+        texts = " | ".join(center.locator(".monaco-list-row").all_inner_texts())
+        assert "baton.continueRun" not in texts and "baton.applyRun" not in texts, texts
+        assert texts.count("is ready") == 0 and texts.count("not applied") <= 1, texts
+        page.keyboard.press("Escape")
+        # Run documents open without the Explorer expanding .baton/runs/<id>/.
+        rows = " | ".join(page.locator(".explorer-folders-view .monaco-list-row").all_inner_texts())
+        assert not any(name in rows for name in ("plan.md", "review.md", "runs.sqlite")), rows
+        # The finding is on stats.py; after a window reload the new server shows it again.
+        open_file(window, "stats.py")
+        page.locator(".monaco-editor .squiggly-warning").first.wait_for(state="attached", timeout=TIMEOUT_MS)
+        log = window.baton_log('"apiKey": "***"')  # the LSP trace masks the key
+        assert "scripted-test-key" not in log
+        assert not re.search(r"\[error\].* INFO ", log), "INFO lines must not be filed as errors"
+        page.reload()
+        page.wait_for_selector(".monaco-workbench", timeout=TIMEOUT_MS)
+        open_file(window, "stats.py")
+        page.locator(".monaco-editor .squiggly-warning").first.wait_for(state="attached", timeout=TIMEOUT_MS)
+
+
+def open_file(window: Window, name: str) -> None:
+    """Quick Open (the palette without ">"): the file by name."""
+    box = window.page.locator(".quick-input-widget input")
+    for _ in range(10):
+        window.page.keyboard.press("Escape")
+        window.page.keyboard.press("F1")
+        try:
+            box.wait_for(state="visible", timeout=3000)
+            break
+        except Exception:
+            continue
+    box.fill(name)
+    row = window.page.locator(".quick-input-list .monaco-list-row", has_text=name).first
+    row.wait_for(state="visible", timeout=TIMEOUT_MS)
+    row.click()
+    window.page.locator(".tabs-container .tab", has_text=name).first.wait_for(state="visible", timeout=TIMEOUT_MS)
 
 
 def test_full_flow_parallel_modules_accepted_module_by_module(

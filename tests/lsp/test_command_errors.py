@@ -10,8 +10,8 @@ from lsp_session import make_project, options, server_env, session
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest
 
 from baton.pipelines.trust import WorkspaceNotTrusted
-from baton.server.commands import _require_key
 from baton.server.options import settings_for
+from baton.server.start_commands import require_key
 
 
 async def test_the_command_list_is_advertised(tmp_path, scripted, editor):
@@ -42,14 +42,14 @@ def test_api_key_may_come_from_the_environment(tmp_path):
     """The same check passes when the server's environment has OPENAI_API_KEY (no network needed)."""
     root = make_project(tmp_path / "proj")
     with_key, _ = settings_for(root, {}, env={"OPENAI_API_KEY": "sk-from-the-environment-123"})
-    _require_key(with_key)  # does not raise
+    require_key(with_key)  # does not raise
     assert with_key.api_key_value() == "sk-from-the-environment-123"
     without, _ = settings_for(root, {}, env={})
     with pytest.raises(JsonRpcInvalidRequest) as caught:
-        _require_key(without)
+        require_key(without)
     assert caught.value.data == {"reason": "missingApiKey"}
     local, _ = settings_for(root, {"baseUrl": "http://127.0.0.1:11434/v1"}, env={})
-    _require_key(local)  # a local endpoint needs no key
+    require_key(local)  # a local endpoint needs no key
 
 
 async def test_bad_settings_are_reported_and_dropped_a_bad_baton_toml_refuses_the_run(tmp_path, scripted, editor):

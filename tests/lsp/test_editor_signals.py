@@ -52,6 +52,8 @@ async def test_the_extension_gets_notifications_and_no_duplicate_progress_messag
     answer = await execute(client, "baton.showStats")
     assert answer["uri"] is None and answer["stats"][0]["runs"] == 1
     assert not (root / ".baton" / "stats.md").exists() and client.shown_documents == []
+    shown = await execute(client, "baton.showRun", {"runId": run_id})  # the extension opens what it answers
+    assert shown["plan"] == (run_dir / "plan.md").as_uri() and client.shown_documents == []
 
 
 async def test_a_client_without_progress_gets_milestones_with_task_names_and_short_paths(

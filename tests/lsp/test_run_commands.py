@@ -102,12 +102,17 @@ async def test_show_run_show_stats_and_dismiss_run(tmp_path, scripted, editor):
     assert (row["pattern"], row["runs"], row["succeeded"], row["successRate"]) == ("plan-implement-review", 1, 1, 1.0)
     text = (root / ".baton" / "stats.md").read_text()
     assert "| plan-implement-review | 1 | 1 | 0 | 0 | 100% |" in text
-    assert "evals" not in stats  # no eval run here yet
+    assert "evals" not in stats and stats["evalStats"] == []  # no eval run here yet
 
-    # after `baton eval`, showStats also answers the last eval's rows per pattern and model set
+    # after `baton eval`, showStats also answers the last eval's rows per pattern and model set, and
+    # counts the eval's runs apart from real work
     from baton.pipelines.eval.results import Calibration, EvalReport, GroupStats
     from baton.pipelines.eval.runner import save_report
+    from baton.pipelines.models import RunRecord
     from baton.pipelines.store import RunStore
+
+    done = RunRecord.model_validate_json((run_dir / "run.json").read_text())
+    RunStore(root).save(done.model_copy(update={"id": "20260101-000000-eval", "extra": {"eval": {"id": "eval-x"}}}))
 
     group = GroupStats(pattern="plan-implement-review", model_set="planner=a,implementer=b", cases=2, runs=4,
                        succeeded=3, success_rate=0.75, ci95_low=0.3, ci95_high=0.95, mean_duration_s=12.5,
@@ -115,6 +120,8 @@ async def test_show_run_show_stats_and_dismiss_run(tmp_path, scripted, editor):
     save_report(RunStore(root), EvalReport(eval_id="eval-x", suite="s", suite_path="/s", groups=[group]))
     stats = await execute(client, "baton.showStats", {})
     assert stats["evalId"] == "eval-x"
+    assert [(r["pattern"], r["runs"]) for r in stats["stats"]] == [("plan-implement-review", 1)]
+    assert [(r["pattern"], r["runs"]) for r in stats["evalStats"]] == [("plan-implement-review", 1)]
     assert stats["evals"] == [{"pattern": "plan-implement-review", "modelSet": "planner=a,implementer=b", "runs": 4,
                                "successRate": 0.75, "meanDurationS": 12.5, "ci95Low": 0.3, "ci95High": 0.95}]
 

@@ -15,6 +15,7 @@ from pipeline_helpers import in_process
 from baton.pipelines.eval.report import compare, load_report
 from baton.pipelines.eval.results import EvalReport
 from baton.pipelines.models import RunRecord
+from baton.pipelines.store import RunStore
 
 SUITE = Path(__file__).resolve().parents[2] / "examples" / "eval-suite"
 
@@ -94,6 +95,21 @@ def test_runs_are_shipped_into_the_local_store_and_the_suite_is_untouched(
     assert saved.results == report.results
     shown = in_process("show", str(report.results[0].run_id), "--workspace", str(ws))
     assert shown.returncode == 0 and "plan.md" in shown.stdout
+
+
+def test_stats_leave_eval_runs_out_unless_asked(bundled: tuple[Path, EvalReport, str, dict[str, str]],
+                                                tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(bundled[0], ws)
+    real = RunRecord.model_validate_json(next((ws / ".baton" / "runs").glob("*/run.json")).read_text())
+    real = real.model_copy(update={"id": "20260101-000000-real", "extra": {}, "duration_s": 7.0, "parent_id": None})
+    RunStore(ws).save(real)  # one run of real work beside the suite's eight
+    work = json.loads(in_process("stats", "--workspace", str(ws), "--json").stdout)
+    assert [(s["pattern"], s["runs"], s["mean_duration_s"]) for s in work] == [(real.pattern.value, 1, 7.0)]
+    evals = json.loads(in_process("stats", "--workspace", str(ws), "--json", "--eval").stdout)
+    assert {s["pattern"]: s["runs"] for s in evals} == {
+        "parallel-modules": 2, "plan-implement-review": 4, "triage-fix-validate": 2}
+    assert "8 eval run(s) left out: `baton stats --eval`" in in_process("stats", "--workspace", str(ws)).stdout
 
 
 def test_hidden_files_are_never_visible_to_the_agents(bundled: tuple[Path, EvalReport, str, dict[str, str]]) -> None:

@@ -28,10 +28,13 @@ def test_every_package_folder_is_listed_in_pyproject():
 @pytest.mark.skipif(os.environ.get("BATON_SKIP_WHEEL") == "1", reason="BATON_SKIP_WHEEL=1")
 def test_wheel_installs_only_the_baton_namespace_into_a_fresh_venv(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(tmp_path / "dist"), str(ROOT)],
         capture_output=True, text=True,
     )
     assert out.returncode == 0, out.stderr[-3000:]
+    build_log = out.stdout + out.stderr  # -v: the build backend's own warnings
+    for warning in ("SetuptoolsDeprecationWarning", "Package would be ignored", "absent from the `packages`"):
+        assert warning not in build_log, warning
     wheel = next((tmp_path / "dist").glob("baton_lsp-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
@@ -39,6 +42,10 @@ def test_wheel_installs_only_the_baton_namespace_into_a_fresh_venv(tmp_path):
     assert "baton/pipelines/models.py" in names and "baton/server/__main__.py" in names
     assert "baton/pipelines/agents/prompts/planner.md" in names
     assert "baton/pipelines/demo/session.json" in names and "baton/pipelines/demo/project/textkit/stats.py" in names
+    data = [*(ROOT / "pipelines/agents/prompts").glob("*.md"), *(ROOT / "pipelines/demo/project").rglob("*")]
+    shipped = {"baton/pipelines/" + p.relative_to(ROOT / "pipelines").as_posix() for p in data
+               if p.is_file() and "__pycache__" not in p.parts}
+    assert shipped - set(names) == set(), "prompts or demo project files missing from the wheel"
     assert not any(n.startswith("baton/__init__") for n in names), "baton must stay a namespace"
 
     # Non-editable install into a fresh venv; dependencies come from this test environment

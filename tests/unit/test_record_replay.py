@@ -98,3 +98,43 @@ async def test_the_record_sessions_setting_keeps_session_json_in_the_run_folder(
     assert script.meta is not None and script.meta.run_id == rec.id and script.meta.pattern == "plan-implement-review"
     assert sum(len(v) for v in script.models.values()) == rec.usage.calls == 7
     assert FAKE_KEY not in session.read_text() and str(repo) not in session.read_text()
+
+
+def test_a_parallel_recording_replays_with_its_module_agents_in_another_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`baton parallel --record`: module agents call one model at once, so their answers are saved with
+    their module's heading as `when` (no hand-written routing) and a replay in another order gives
+    each agent its own answers, and the same result."""
+    from parallel_helpers import CODER as PCODER
+    from parallel_helpers import DECOMPOSER, approve, decompose, module_replies, repo, when
+    from parallel_helpers import REVIEWER as PREVIEWER
+    from pipeline_helpers import in_process
+
+    from baton.pipelines.llm.script import Fault
+
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    args = ("parallel", "Add a docstring to every function.", "--decomposer-model", DECOMPOSER,
+            "--implementer-model", PCODER, "--reviewer-model", PREVIEWER, "--json")
+    unrouted = [{k: v for k, v in r.items() if k != "when"} for r in (*module_replies("a", 1), *module_replies("b", 2))]
+    source = {"models": {DECOMPOSER: [decompose("a", "b")], PCODER: unrouted, PREVIEWER: [approve()]}}
+    original, record = repo(tmp_path / "orig"), tmp_path / "parallel.json"
+    with ScriptedLLM(source) as url:  # one module at a time, in order: a's two answers, then b's
+        done = in_process(*args, "--workspace", str(original), "--base-url", url, "--concurrency", "1",
+                          "--record", str(record))
+    assert done.returncode == 0, done.stderr
+    recorded = load_script(record)
+    coder = recorded.models[PCODER]
+    assert [r.when for r in coder] == [[when("calc/a.py") + "\n"]] * 2 + [[when("calc/b.py") + "\n"]] * 2
+    assert recorded.models[DECOMPOSER][0].when == recorded.models[PREVIEWER][0].when == []
+
+    # Replay with both module agents at once, each one's first answer held until both have asked: the
+    # second to ask finds the other module's answers ahead of its own, so only the routes can serve it.
+    coder[0].fault = coder[2].fault = Fault(gather=2)
+    replay = repo(tmp_path / "replay")
+    with ScriptedLLM(recorded) as url:
+        again = in_process(*args, "--workspace", str(replay), "--base-url", url, "--concurrency", "2")
+    assert again.returncode == 0, again.stderr
+    a, b = only_run(original), only_run(replay)
+    assert (b.status, b.verdict, b.files_changed) == (a.status, a.verdict, a.files_changed) == (
+        a.status.succeeded, "approved", ["calc/a.py", "calc/b.py"])
+    assert (run_dir(replay, b) / "changes.diff").read_text() == (run_dir(original, a) / "changes.diff").read_text()

@@ -45,6 +45,20 @@ def test_stats_per_pattern(tmp_path):
     assert tfv.success_rate == 0.0 and tfv.cancelled == 1
 
 
+def test_eval_runs_are_kept_out_of_the_stats_of_real_work(tmp_path):
+    store = RunStore(tmp_path)
+    store.save(rec(1, RunStatus.succeeded, 10))
+    for i in (2, 3, 4):  # `baton eval` tags its runs; the index keeps the tag in its own column
+        store.save(rec(i, RunStatus.failed, 99).model_copy(update={"extra": {"eval": {"id": "eval-x", "case": "c"}}}))
+    [work] = store.stats()
+    assert (work.runs, work.success_rate, work.mean_duration_s) == (1, 1.0, 10)
+    [evals] = store.stats(evals=True)
+    assert (evals.runs, evals.success_rate, evals.mean_duration_s) == (3, 0.0, 99)
+    store.close()
+    (tmp_path / ".baton" / "runs.sqlite").unlink()  # the tag survives a rebuild from run.json
+    assert [s.runs for s in RunStore(tmp_path).stats()] == [1]
+
+
 def test_index_is_rebuilt_from_run_json_files(tmp_path):
     store = RunStore(tmp_path)
     store.save(rec(1, RunStatus.succeeded, 3))
@@ -127,7 +141,7 @@ def test_an_older_index_is_rebuilt_with_the_summary_columns(tmp_path):
     store = RunStore(tmp_path)
     assert store.summaries() == [RunSummary.of(r) for r in reversed(records)]
     cols = [row[1] for row in sqlite3.connect(store.db_path).execute("PRAGMA table_info(runs)")]
-    assert cols[-3:] == ["scope_path", "error", "record"]
+    assert cols[-4:] == ["scope_path", "error", "eval_id", "record"]
     store.save(rec(3, RunStatus.cancelled, 1))
     assert [r.id for r in store.summaries()][0] == "20260101-000003-abcd"
     assert {s.pattern: s.runs for s in store.stats()} == {"plan-implement-review": 3}

@@ -28,6 +28,7 @@ from pipeline_helpers import (
     clean_env,
     git,
     make_repo,
+    reject,
     reply,
     request_text,
     requests_of,
@@ -259,8 +260,37 @@ def test_fixes_that_weaken_tests_or_break_another_test_are_rejected(tmp_path: Pa
     assert "[suite-failing]" in out["error"] and "tests/test_ops.py::test_mul" in out["error"]
     assert record(out).attempts == 4
     assert requests_of(server, REVIEWER) == []  # never reached the reviewer
+    trace = Path(out["artifacts"]["run.json"]).with_name("trace.jsonl").read_text(encoding="utf-8").splitlines()
+    verdicts = [e["data"] for e in map(json.loads, trace) if e["type"] == "evaluation"]  # the validator's, each try
+    assert [(v["name"], v["label"]) for v in verdicts] == [("baton.validation", "failed")] * 4
+    assert [v["explanation"].split("]")[0] for v in verdicts] == ["[skip-added", "[assert-removed", "[sleep-added",
+                                                                 "[suite-failing"]
     assert "pr.md" not in out["artifacts"]
     assert tree_state(repo) == before
+
+
+def test_a_rejected_fix_is_revised_in_the_same_conversation_and_validated_again(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    junit = tmp_path / "junit.xml"
+    junit.write_text(junit_for(ADD_ID, passing=("test_mul",)))
+    finding = "add() has no docstring; say what it returns"
+    doc_patch = ('*** Begin Patch\n*** Update File: calc/ops.py\n@@\n def add(a, b):\n'
+                 '+    """Return the sum of a and b."""\n     return a + b\n*** End Patch\n')
+    server = ScriptedLLM({"models": {
+        TRIAGER: [reply(call("submit_triage", **triage_args()))],
+        CODER: [reply(call("apply_patch", patch=FIX_PATCH)), submit(),
+                reply(call("apply_patch", patch=doc_patch), expect=finding), submit("Added the docstring.")],
+        REVIEWER: [reject(finding), approve("Documented now.", expect=["Added the docstring.", "passed 2 of 2",
+                                                                       '+    """Return the sum of a and b."""'])],
+    }})
+    with server as url:
+        p, out = triage(repo, url, clean_env(tmp_path / "tmp"), "--junit", str(junit), "--reruns", "2")
+    assert (p.returncode, out["outcome"]) == (0, "fixed"), out
+    rec = record(out)
+    assert [s.name for s in rec.steps] == ["reproduce", "triage", "fix", "review", "revise:1", "review:2"]
+    assert rec.attempts == 2  # the revision was validated like the first fix
+    assert "Documented now." in artifact(out, "review.md")
+    assert "Added the docstring." in artifact(out, "pr.md")
 
 
 # --------------------------------------------------------------------------- bisect

@@ -43,17 +43,26 @@ export async function pickRun(deps: Deps, placeHolder: string, statuses: RunStat
     return chosen?.runId;
 }
 
+/** The one statistics view: shown again (refreshed) rather than opened a second time. */
+let statsPanel: vscode.WebviewPanel | undefined;
+
 async function showStatistics(deps: Deps, context: vscode.ExtensionContext): Promise<void> {
     requireFolder();
+    // The extension announced experimental.baton.statsView: the server writes no stats.md.
     const answer = await deps.manager.execute(SERVER_COMMANDS.showStats, {});
     const { stats } = parseStats(answer);
     const { evals, evalId } = parseEvals(answer);
-    const panel = vscode.window.createWebviewPanel('baton.statistics', 'Baton statistics', vscode.ViewColumn.Active, {
-        enableScripts: false,
-        localResourceRoots: [],
-    });
-    panel.webview.html = statsTableHtml(stats, crypto.randomBytes(16).toString('base64'), evals, evalId);
-    context.subscriptions.push(panel);
+    if (statsPanel === undefined) {
+        statsPanel = vscode.window.createWebviewPanel('baton.statistics', 'Baton statistics', vscode.ViewColumn.Active, {
+            enableScripts: false,
+            localResourceRoots: [],
+        });
+        statsPanel.onDidDispose(() => (statsPanel = undefined));
+        context.subscriptions.push(statsPanel);
+    } else {
+        statsPanel.reveal();
+    }
+    statsPanel.webview.html = statsTableHtml(stats, crypto.randomBytes(16).toString('base64'), evals, evalId);
 }
 
 export function registerManageCommands(context: vscode.ExtensionContext, deps: Deps): void {
@@ -107,6 +116,13 @@ export function registerManageCommands(context: vscode.ExtensionContext, deps: D
                 return;
             }
             const answer = (await deps.manager.execute(SERVER_COMMANDS.showRun, runArgs(chosen.runId))) as Record<string, unknown> | null;
+            // The server leaves opening the run's documents to us (experimental.baton.artifacts).
+            for (const key of ['plan', 'triage', 'review']) {
+                const uri = answer?.[key];
+                if (typeof uri === 'string' && uri.startsWith('file:')) {
+                    await vscode.window.showTextDocument(vscode.Uri.parse(uri), { preview: false, preserveFocus: true });
+                }
+            }
             const diff = answer && typeof answer.diff === 'string' ? answer.diff : undefined;
             if (diff !== undefined) {
                 await vscode.window.showTextDocument(vscode.Uri.parse(diff), { preview: true });
@@ -130,14 +146,9 @@ export function registerManageCommands(context: vscode.ExtensionContext, deps: D
             if (runId === undefined) {
                 return;
             }
+            // The outcome reaches the user once, as baton/editOutcome (notifications.ts).
             const applied = parseFlag(SERVER_COMMANDS.applyRun, await deps.manager.execute(SERVER_COMMANDS.applyRun, runArgs(runId)), 'applied');
-            if (applied) {
-                void vscode.window.showInformationMessage(`Baton: the changes of run ${runId} were applied.`);
-            } else {
-                void vscode.window.showWarningMessage(
-                    `Baton: the changes of run ${runId} were not applied (declined in the preview, or nothing was ticked). Nothing was written.`,
-                );
-            }
+            deps.log.info(`Apply run ${runId} again: ${applied ? 'applied' : 'not applied'}.`);
         }, SERVER_COMMANDS.applyRun),
     );
 

@@ -15,6 +15,8 @@ export interface RunUpdate {
     step?: string;
     message?: string;
     verdict?: string | null;
+    /** The run's task as the server names it (for runs this window did not start). */
+    task?: string;
 }
 
 export interface TrackedRun {
@@ -54,6 +56,9 @@ export function parseRunUpdate(value: unknown): RunUpdate | undefined {
     if (typeof v.verdict === 'string' || v.verdict === null) {
         update.verdict = v.verdict;
     }
+    if (typeof v.task === 'string' && v.task !== '') {
+        update.task = v.task;
+    }
     return update;
 }
 
@@ -80,7 +85,7 @@ export class RunTracker {
     }
 
     update(update: RunUpdate): void {
-        this.apply(update, this.runs.get(update.runId)?.task ?? '');
+        this.apply(update, this.runs.get(update.runId)?.task || update.task || '');
     }
 
     private apply(update: RunUpdate, task: string): void {
@@ -145,15 +150,17 @@ export function statusView(tracker: RunTracker): StatusView | undefined {
     const more = active.length > 1 ? ` (+${active.length - 1})` : '';
     if (run.status === 'waiting') {
         return {
-            text: `$(debug-pause) Baton: ${run.step ?? 'plan ready'}${more}`,
-            tooltip: `Baton is waiting for you: review plan.md of "${shortTask(run.task)}", then click to continue or cancel.`,
+            text: `$(debug-pause) Baton: waiting for you to continue (plan.md)${more}`,
+            tooltip: `Baton is waiting for you: read or edit plan.md of "${shortTask(run.task)}", then click to continue or cancel.`,
             action: 'continue',
             runId: run.runId,
         };
     }
+    // The server's message is the human step ("implementing", "2/3 modules merged", "queued …").
+    const doing = run.message ?? run.step ?? 'starting';
     return {
-        text: `$(sync~spin) Baton: ${run.step ?? 'starting'}${more}`,
-        tooltip: `Baton is running "${shortTask(run.task)}"${run.message ? ` — ${run.message}` : ''}. Click to cancel.`,
+        text: `$(sync~spin) Baton: ${doing}${more}`,
+        tooltip: `Baton is running "${shortTask(run.task)}": ${doing}. Click to cancel.`,
         action: 'cancel',
         runId: run.runId,
     };

@@ -22,7 +22,15 @@ import {
 import type { ApiKeyStore } from './apiKey';
 import { RestartPolicy, serverExecutable } from './launch';
 import type { BatonLog } from './log';
-import { checkServer, describeSource, discoverInterpreter, interpreterFromPythonExtension, pythonExtensionApi, type Interpreter } from './python';
+import {
+    checkServer,
+    describeSource,
+    discoverInterpreter,
+    interpreterFromPythonExtension,
+    pythonExtensionApi,
+    type Interpreter,
+    type PythonExtensionApi,
+} from './python';
 import { parseRunUpdate, RUN_UPDATE_NOTIFICATION, type RunTracker } from './runs';
 import {
     didChangeConfigurationPayload,
@@ -33,6 +41,9 @@ import {
     type InitializationOptions,
 } from './settings';
 import { reportCheckFailure, reportNoInterpreter } from './setup';
+import { ARTIFACT_NOTIFICATION, EDIT_OUTCOME_NOTIFICATION } from './notices';
+import { BatonCapabilitiesFeature, leveledStderr, onArtifact, showEditOutcome, stdoutAsInfo } from './notifications';
+import { paletteContext } from './palette';
 
 const DEBOUNCE_MS = 400;
 
@@ -94,9 +105,41 @@ export class ServerManager implements vscode.Disposable {
     async options(): Promise<InitializationOptions> {
         const settings = readSettings(this.config());
         settings.problems.forEach((p) => this.log.warn(p));
+        const folder = primaryFolder();
+        if (settings.python !== undefined) {
+            settings.python = expandInterpreterPath(settings.python, folder?.uri.fsPath, os.homedir(), path.sep);
+        }
+        // The project's interpreter for its tests: the user's baton.python, else the Python
+        // extension's choice for the folder (only in a trusted workspace: it runs project code).
+        const projectPython = settings.python === undefined && vscode.workspace.isTrusted ? await this.projectPython(folder) : undefined;
         const key = await this.apiKey.get();
         this.log.setSecrets([key]);
-        return toInitializationOptions(settings, key, vscode.workspace.isTrusted);
+        return toInitializationOptions(settings, key, vscode.workspace.isTrusted, projectPython);
+    }
+
+    /** The Python extension's API, watched once: a new selected interpreter re-sends the settings
+     *  (and restarts the server when it also runs Baton itself). */
+    private async pythonApi(): Promise<PythonExtensionApi | undefined> {
+        const api = await pythonExtensionApi(vscode.extensions);
+        if (api !== undefined && this.pythonWatch === undefined && api.environments.onDidChangeActiveEnvironmentPath) {
+            this.pythonWatch = api.environments.onDidChangeActiveEnvironmentPath(() => {
+                if (readSettings(this.config()).interpreter === '') {
+                    this.scheduleRestart("the Python extension's interpreter changed");
+                } else {
+                    this.scheduleSettingsPush();
+                }
+            });
+        }
+        return api;
+    }
+
+    private async projectPython(folder: vscode.WorkspaceFolder | undefined): Promise<string | undefined> {
+        try {
+            return await interpreterFromPythonExtension(await this.pythonApi(), folder?.uri);
+        } catch (error) {
+            this.log.warn(`The Python extension did not say which interpreter the project uses: ${(error as Error).message}`);
+            return undefined;
+        }
     }
 
     get isRunning(): boolean {
@@ -198,17 +241,7 @@ export class ServerManager implements vscode.Disposable {
         return discoverInterpreter({
             setting,
             envPath: process.env.PATH,
-            fromPythonExtension: async () => {
-                const api = await pythonExtensionApi(vscode.extensions);
-                if (api !== undefined && this.pythonWatch === undefined && api.environments.onDidChangeActiveEnvironmentPath) {
-                    this.pythonWatch = api.environments.onDidChangeActiveEnvironmentPath(() => {
-                        if (readSettings(this.config()).interpreter === '') {
-                            this.scheduleRestart("the Python extension's interpreter changed");
-                        }
-                    });
-                }
-                return interpreterFromPythonExtension(api, folder?.uri);
-            },
+            fromPythonExtension: async () => interpreterFromPythonExtension(await this.pythonApi(), folder?.uri),
         });
     }
 
@@ -248,6 +281,7 @@ export class ServerManager implements vscode.Disposable {
         const commands = client.initializeResult?.capabilities.executeCommandProvider?.commands;
         this.serverCommands = Array.isArray(commands) ? commands : undefined;
         this.log.info(`Server running; commands: ${this.serverCommands?.join(', ') ?? 'not advertised'}.`);
+        this.setPaletteContext(this.serverCommands);
         // Settings or the key may have changed while the server was starting.
         this.scheduleSettingsPush();
         return client;
@@ -261,6 +295,8 @@ export class ServerManager implements vscode.Disposable {
             documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
             outputChannel: this.log.channel,
             traceOutputChannel: this.log.channel,
+            // stderr lines under their own level (INFO is not an error); stdout is the protocol.
+            stdioOptions: { stdout: stdoutAsInfo, stderr: leveledStderr },
             revealOutputChannelOn: RevealOutputChannelOn.Never,
             initializationOptions: initOptions,
             initializationFailedHandler: () => false,
@@ -287,6 +323,12 @@ export class ServerManager implements vscode.Disposable {
             },
         };
         const client = new LanguageClient('baton', 'Baton', serverOptions, clientOptions);
+        client.registerFeature(new BatonCapabilitiesFeature());
+        const warn = (m: string) => this.log.warn(m);
+        client.onNotification(EDIT_OUTCOME_NOTIFICATION, (params: unknown) => void showEditOutcome(params, warn));
+        client.onNotification(ARTIFACT_NOTIFICATION, (params: unknown) => {
+            onArtifact(params, warn).catch((error: unknown) => this.log.error('Opening a run document failed', error));
+        });
         client.onNotification(RUN_UPDATE_NOTIFICATION, (params: unknown) => {
             const update = parseRunUpdate(params);
             if (update === undefined) {
@@ -338,10 +380,18 @@ export class ServerManager implements vscode.Disposable {
         }
     }
 
+    /** Context keys that hide palette entries whose server command this server does not offer. */
+    private setPaletteContext(commands: readonly string[] | undefined): void {
+        for (const [key, value] of Object.entries(paletteContext(commands))) {
+            void vscode.commands.executeCommand('setContext', key, value);
+        }
+    }
+
     async stop(): Promise<void> {
         const client = this.client;
         this.client = undefined;
         this.serverCommands = undefined;
+        this.setPaletteContext(undefined);
         if (client === undefined) {
             return;
         }

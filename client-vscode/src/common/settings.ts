@@ -14,6 +14,8 @@ export interface ConfigLike {
 }
 
 export type TraceSetting = 'off' | 'messages' | 'verbose';
+export const SANDBOXES = ['auto', 'bwrap', 'sandbox-exec', 'none'] as const;
+export type SandboxSetting = (typeof SANDBOXES)[number];
 
 export interface BatonSettings {
     interpreter: string;
@@ -23,6 +25,12 @@ export interface BatonSettings {
     needsConfirmation: boolean;
     confirmPlan: boolean;
     concurrency?: number;
+    parallelConcurrency?: number;
+    /** `baton.python`: the project's interpreter for the detected test command, set by the user. */
+    python?: string;
+    sandbox?: SandboxSetting;
+    sandboxNetwork?: boolean;
+    testEnv?: string[];
     recordSessions: boolean;
     trace: TraceSetting;
     /** Settings whose values were wrong and were ignored: shown once in the log. */
@@ -38,6 +46,12 @@ export interface InitializationOptions {
     needsConfirmation?: boolean;
     confirmPlan?: boolean;
     concurrency?: number;
+    parallelConcurrency?: number;
+    /** The project's interpreter for a detected test command: `baton.python`, else the Python extension's choice. */
+    python?: string;
+    sandbox?: SandboxSetting;
+    sandboxNetwork?: boolean;
+    testEnv?: string[];
     /**
      * Whether VS Code trusts the workspace (Workspace Trust). Until it does, the server refuses
      * the repository's baton.toml settings that send the key or run a command; VS Code itself
@@ -76,6 +90,55 @@ function flag(config: ConfigLike, key: string, fallback: boolean, problems: stri
     return value;
 }
 
+function wholeNumber(config: ConfigLike, key: string, max: number, problems: string[]): number | undefined {
+    const value = config.get<unknown>(key);
+    if (value === undefined || value === null) {
+        return undefined;
+    }
+    if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= max) {
+        return value;
+    }
+    problems.push(`baton.${key} must be a whole number from 1 to ${max} (got ${JSON.stringify(value)}); ignored`);
+    return undefined;
+}
+
+function optionalFlag(config: ConfigLike, key: string, problems: string[]): boolean | undefined {
+    const value = config.get<unknown>(key);
+    if (value === undefined || value === null) {
+        return undefined;
+    }
+    if (typeof value !== 'boolean') {
+        problems.push(`baton.${key} must be true or false (got ${JSON.stringify(value)}); ignored`);
+        return undefined;
+    }
+    return value;
+}
+
+function sandbox(config: ConfigLike, problems: string[]): SandboxSetting | undefined {
+    const value = config.get<unknown>('sandbox');
+    if (value === undefined || value === null || value === '') {
+        return undefined;
+    }
+    if (typeof value === 'string' && (SANDBOXES as readonly string[]).includes(value)) {
+        return value as SandboxSetting;
+    }
+    problems.push(`baton.sandbox must be one of ${SANDBOXES.join(', ')} (got ${JSON.stringify(value)}); ignored`);
+    return undefined;
+}
+
+/** `baton.testEnv`: names of environment variables passed to the tests (checked again by the server). */
+function testEnv(config: ConfigLike, problems: string[]): string[] | undefined {
+    const value = config.get<unknown>('testEnv');
+    if (value === undefined || value === null) {
+        return undefined;
+    }
+    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(v))) {
+        problems.push(`baton.testEnv must be a list of environment variable names such as ["DATABASE_URL"] (got ${JSON.stringify(value)}); ignored`);
+        return undefined;
+    }
+    return value.length === 0 ? undefined : (value as string[]);
+}
+
 /** Reads `baton.*` (a `workspace.getConfiguration('baton')`); a wrong value is reported, never fatal. */
 export function readSettings(config: ConfigLike): BatonSettings {
     const problems: string[] = [];
@@ -90,15 +153,8 @@ export function readSettings(config: ConfigLike): BatonSettings {
     if (baseUrl !== undefined && !/^https?:\/\/[^\s/]+/i.test(baseUrl)) {
         problems.push(`baton.baseUrl must be an http(s) URL such as http://localhost:11434/v1 (got "${baseUrl}"); ignored`);
     }
-    let concurrency: number | undefined;
-    const rawConcurrency = config.get<unknown>('concurrency');
-    if (rawConcurrency !== undefined && rawConcurrency !== null) {
-        if (typeof rawConcurrency === 'number' && Number.isInteger(rawConcurrency) && rawConcurrency >= 1) {
-            concurrency = rawConcurrency;
-        } else {
-            problems.push(`baton.concurrency must be a whole number ≥ 1 (got ${JSON.stringify(rawConcurrency)}); ignored`);
-        }
-    }
+    const concurrency = wholeNumber(config, 'concurrency', 64, problems);
+    const parallelConcurrency = wholeNumber(config, 'parallelConcurrency', 256, problems);
     const rawTrace = config.get<unknown>('trace.server');
     let trace: TraceSetting = 'off';
     if (rawTrace === 'messages' || rawTrace === 'verbose' || rawTrace === 'off') {
@@ -114,14 +170,28 @@ export function readSettings(config: ConfigLike): BatonSettings {
         needsConfirmation: flag(config, 'needsConfirmation', true, problems),
         confirmPlan: flag(config, 'confirmPlan', false, problems),
         concurrency,
+        parallelConcurrency,
+        python: text(config, 'python', problems),
+        sandbox: sandbox(config, problems),
+        sandboxNetwork: optionalFlag(config, 'sandboxNetwork', problems),
+        testEnv: testEnv(config, problems),
         recordSessions: flag(config, 'recordSessions', false, problems),
         trace,
         problems,
     };
 }
 
-/** Builds the server's options: unset keys are omitted, the key only comes from `apiKey`. */
-export function toInitializationOptions(settings: BatonSettings, apiKey?: string, workspaceTrusted?: boolean): InitializationOptions {
+/**
+ * Builds the server's options: unset keys are omitted, the key only comes from `apiKey`.
+ * `projectPython` (the Python extension's interpreter for the folder) becomes `python` unless the
+ * user set `baton.python`.
+ */
+export function toInitializationOptions(
+    settings: BatonSettings,
+    apiKey?: string,
+    workspaceTrusted?: boolean,
+    projectPython?: string,
+): InitializationOptions {
     const options: InitializationOptions = { models: { ...settings.models } };
     if (workspaceTrusted !== undefined) {
         options.workspaceTrusted = workspaceTrusted;
@@ -140,6 +210,22 @@ export function toInitializationOptions(settings: BatonSettings, apiKey?: string
     options.confirmPlan = settings.confirmPlan;
     if (settings.concurrency !== undefined) {
         options.concurrency = settings.concurrency;
+    }
+    if (settings.parallelConcurrency !== undefined) {
+        options.parallelConcurrency = settings.parallelConcurrency;
+    }
+    const python = settings.python ?? (projectPython?.trim() || undefined);
+    if (python !== undefined) {
+        options.python = python;
+    }
+    if (settings.sandbox !== undefined) {
+        options.sandbox = settings.sandbox;
+    }
+    if (settings.sandboxNetwork !== undefined) {
+        options.sandboxNetwork = settings.sandboxNetwork;
+    }
+    if (settings.testEnv !== undefined) {
+        options.testEnv = [...settings.testEnv];
     }
     if (settings.recordSessions) {
         options.recordSessions = true;

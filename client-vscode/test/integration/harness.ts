@@ -35,6 +35,7 @@ import {
     type ShowDocumentParams,
 } from 'vscode-languageserver-protocol/node';
 import { serverExecutable } from '../../src/common/launch';
+import { ARTIFACT_NOTIFICATION, EDIT_OUTCOME_NOTIFICATION, withBatonCapabilities } from '../../src/common/notices';
 import { parseRunUpdate, RUN_UPDATE_NOTIFICATION, type RunUpdate } from '../../src/common/runs';
 import type { InitializationOptions } from '../../src/common/settings';
 
@@ -50,6 +51,8 @@ export interface Harness {
     logs: string[];
     /** `$/progress` values (begin/report/end) in arrival order. */
     progress: unknown[];
+    /** `baton/editOutcome` and `baton/artifact` payloads, as they came. */
+    notes: { method: string; params: unknown }[];
     /** How the harness answers workspace/applyEdit (VS Code: the Refactor Preview's Apply/Discard). */
     applyAnswer: { applied: boolean };
     execute(command: string, argument: object): Promise<unknown>;
@@ -90,6 +93,7 @@ export async function startServer(
         diagnostics: [],
         logs: [],
         progress: [],
+        notes: [],
         applyAnswer: { applied: false },
         execute: (command, argument) => connection.sendRequest(ExecuteCommandRequest.type, { command, arguments: [argument] }),
         waitFor: async <T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> => {
@@ -139,6 +143,11 @@ export async function startServer(
             h.updates.push(update);
         }
     });
+    for (const method of [EDIT_OUTCOME_NOTIFICATION, ARTIFACT_NOTIFICATION]) {
+        connection.onNotification(method, (params: unknown) => {
+            h.notes.push({ method, params });
+        });
+    }
     connection.onNotification(PublishDiagnosticsNotification.type, (p) => {
         h.diagnostics.push(p);
     });
@@ -170,6 +179,8 @@ export async function startServer(
                 },
                 window: { workDoneProgress: true, showDocument: { support: true } },
                 textDocument: { publishDiagnostics: { relatedInformation: true } },
+                // What the extension's BatonCapabilitiesFeature adds (notifications.ts).
+                experimental: withBatonCapabilities(undefined),
             },
         }),
         exited,

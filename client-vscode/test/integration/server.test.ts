@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { parseProposedContent, parseProposedFiles, parseRunId, parseRuns, planArgs, SERVER_COMMANDS } from '../../src/common/args';
 import { classifyError } from '../../src/common/errors';
+import { ARTIFACT_NOTIFICATION, EDIT_OUTCOME_NOTIFICATION, editOutcomeNotice, parseArtifact, parseEditOutcome } from '../../src/common/notices';
 import { isTerminal } from '../../src/common/runs';
 import { readSettings, toInitializationOptions, type InitializationOptions } from '../../src/common/settings';
 import { CLIENT_ROOT, VENV_PYTHON } from '../paths';
@@ -184,7 +185,18 @@ describe('the extension against the real Baton server', () => {
         assert.ok(annotations.length > 0 && annotations.every((a) => a.needsConfirmation === true), JSON.stringify(edit.edit));
         assert.ok((edit.edit.documentChanges ?? []).length > 0);
         assert.equal(readFileSync(statsPath, 'utf8'), before, 'declining the edit must leave the file as it was');
-        assert.ok(h.shownDocuments.some((d) => d.uri.endsWith('plan.md')), JSON.stringify(h.shownDocuments));
+        // One signal per event: the extension opens plan.md/review.md from baton/artifact and shows
+        // the declined edit from baton/editOutcome; the server shows no document, message or progress.
+        const artifacts = h.notes.filter((n) => n.method === ARTIFACT_NOTIFICATION).map((n) => parseArtifact(n.params)?.name);
+        assert.deepEqual(artifacts, ['plan.md', 'review.md']);
+        const outcome = parseEditOutcome((await h.waitFor('baton/editOutcome', () => h.notes.find((n) => n.method === EDIT_OUTCOME_NOTIFICATION))).params);
+        assert.ok(outcome !== undefined && outcome.declined && !outcome.applied, JSON.stringify(outcome));
+        const notice = editOutcomeNotice(outcome);
+        assert.equal(notice.severity, 'info');
+        assert.ok(notice.actions.includes('Apply again'));
+        assert.deepEqual(h.shownDocuments, []);
+        assert.deepEqual(h.progress, []);
+        assert.ok(!h.logs.some((m) => m.startsWith('Baton “')), `no showMessage for the run: ${JSON.stringify(h.logs)}`);
 
         // What "Show proposed diff" reads.
         const files = parseProposedFiles(await h.execute(SERVER_COMMANDS.proposedFiles, { runId }));

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { SERVER_COMMANDS } from '../../src/common/args';
 import { CLIENT_COMMANDS } from '../../src/common/ids';
+import { NEEDS, paletteContext, paletteWhen } from '../../src/common/palette';
 import { readSettings } from '../../src/common/settings';
 import { CLIENT_ROOT } from '../paths';
 
@@ -53,6 +54,31 @@ describe('package.json', () => {
         }
         assert.ok(manifest.contributes.menus['explorer/context'].some((e) => e.command === CLIENT_COMMANDS.runOnModule));
         assert.ok(manifest.contributes.menus['editor/title'].some((e) => e.command === CLIENT_COMMANDS.runOnModule));
+    });
+
+    it('hides every command whose server command the running server lacks, in every menu', () => {
+        for (const [menu, entries] of Object.entries(manifest.contributes.menus)) {
+            for (const entry of entries) {
+                const when = paletteWhen(entry.command);
+                if (when !== undefined) {
+                    assert.ok(entry.when?.includes(when), `${menu}: ${entry.command} needs "${when}" (has "${entry.when ?? ''}")`);
+                }
+            }
+        }
+        const palette = manifest.contributes.menus.commandPalette.map((e) => e.command);
+        for (const command of Object.keys(NEEDS)) {
+            assert.ok(palette.includes(command), `${command} has no commandPalette entry`);
+        }
+        // No server yet: nothing hidden. A server without triage: only the triage commands hidden.
+        assert.ok(Object.values(paletteContext(undefined)).every((v) => v === false));
+        const offered = Object.values(SERVER_COMMANDS).filter((c) => c !== SERVER_COMMANDS.triageFixValidate);
+        const hidden = Object.entries(paletteContext(offered)).filter(([, v]) => v).map(([k]) => k);
+        assert.deepEqual(hidden, ['baton.lacks.triageFixValidate']);
+    });
+
+    it('keeps the Explorer out of .baton/ when a run document opens', () => {
+        const defaults = (manifest.contributes as unknown as { configurationDefaults?: Record<string, Record<string, boolean>> }).configurationDefaults;
+        assert.equal(defaults?.['explorer.autoRevealExclude']?.['**/.baton'], true);
     });
 
     it('declares no API key setting (it lives in SecretStorage)', () => {

@@ -87,10 +87,10 @@ describe('statusView', () => {
     it('shows the running step and cancels on click', () => {
         const tracker = new RunTracker();
         tracker.started('a', 'add logging to the parser module');
-        tracker.update({ runId: 'a', status: 'running', step: 'implementing' });
+        tracker.update({ runId: 'a', status: 'running', step: 'implement', message: 'implementing' });
         assert.deepEqual(statusView(tracker), {
             text: '$(sync~spin) Baton: implementing',
-            tooltip: 'Baton is running "add logging to the parser module". Click to cancel.',
+            tooltip: 'Baton is running "add logging to the parser module": implementing. Click to cancel.',
             action: 'cancel',
             runId: 'a',
         });
@@ -104,6 +104,14 @@ describe('statusView', () => {
         const view = statusView(tracker);
         assert.equal(view?.action, 'continue');
         assert.equal(view?.runId, 'b');
-        assert.equal(view?.text, '$(debug-pause) Baton: plan ready (+1)');
+        assert.equal(view?.text, '$(debug-pause) Baton: waiting for you to continue (plan.md) (+1)');
+    });
+
+    it('names a run this window did not start by the task the server sends', () => {
+        const tracker = new RunTracker();
+        tracker.update({ runId: 'x', status: 'running', step: 'plan', message: 'planning', task: 'tidy the parser' });
+        tracker.update({ runId: 'x', status: 'running', step: 'review', message: 'reviewing' });
+        assert.equal(tracker.get('x')?.task, 'tidy the parser');
+        assert.match(statusView(tracker)?.tooltip ?? '', /"tidy the parser": reviewing/);
     });
 });

@@ -55,7 +55,7 @@ describe('readSettings', () => {
         assert.equal(s.trace, 'off');
         assert.equal(s.problems.length, 5);
         assert.match(s.problems.join('\n'), /baton\.models\.planner must be a string/);
-        assert.match(s.problems.join('\n'), /baton\.concurrency must be a whole number ≥ 1 \(got 0\)/);
+        assert.match(s.problems.join('\n'), /baton\.concurrency must be a whole number from 1 to 64 \(got 0\)/);
         assert.match(s.problems.join('\n'), /baton\.baseUrl must be an http\(s\) URL/);
     });
 
@@ -111,6 +111,37 @@ describe('toInitializationOptions', () => {
     it('wraps options for workspace/didChangeConfiguration', () => {
         const options = toInitializationOptions(readSettings(config({ 'models.planner': 'p' })), 'k');
         assert.deepEqual(didChangeConfigurationPayload(options), { settings: { baton: options } });
+    });
+});
+
+describe('project interpreter, sandbox and parallel settings', () => {
+    it('sends the Python extension’s interpreter as `python` unless baton.python is set', () => {
+        const none = readSettings(config({}));
+        assert.equal(toInitializationOptions(none, undefined, true, '/ws/.venv/bin/python').python, '/ws/.venv/bin/python');
+        assert.equal(toInitializationOptions(none, undefined, true, undefined).python, undefined);
+        const own = readSettings(config({ python: ' /opt/py/bin/python ' }));
+        assert.equal(toInitializationOptions(own, undefined, true, '/ws/.venv/bin/python').python, '/opt/py/bin/python');
+    });
+
+    it('passes sandbox, sandboxNetwork, testEnv and parallelConcurrency under the server’s names', () => {
+        const s = readSettings(config({ sandbox: 'bwrap', sandboxNetwork: false, testEnv: ['DATABASE_URL'], parallelConcurrency: 3 }));
+        assert.deepEqual(s.problems, []);
+        const o = toInitializationOptions(s);
+        assert.equal(o.sandbox, 'bwrap');
+        assert.equal(o.sandboxNetwork, false);
+        assert.deepEqual(o.testEnv, ['DATABASE_URL']);
+        assert.equal(o.parallelConcurrency, 3);
+    });
+
+    it('leaves them to the server when unset, and reports bad values', () => {
+        const o = toInitializationOptions(readSettings(config({ sandbox: '', sandboxNetwork: null, testEnv: [] })));
+        for (const key of ['sandbox', 'sandboxNetwork', 'testEnv', 'parallelConcurrency', 'python']) {
+            assert.equal(key in o, false, key);
+        }
+        const bad = readSettings(config({ sandbox: 'docker', sandboxNetwork: 'yes', testEnv: ['A B'], parallelConcurrency: 1000 }));
+        assert.equal(bad.problems.length, 4, bad.problems.join('\n'));
+        assert.match(bad.problems.join('\n'), /baton\.sandbox must be one of auto, bwrap, sandbox-exec, none/);
+        assert.match(bad.problems.join('\n'), /baton\.parallelConcurrency must be a whole number from 1 to 256/);
     });
 });
 
