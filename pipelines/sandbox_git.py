@@ -50,17 +50,48 @@ def git_folders(root: Path) -> list[Path]:
 def write_git_identity(home: Path) -> None:
     """The private HOME gets the user's git name and email only (tests that commit need them;
     the rest of ~/.gitconfig may hold credentials)."""
-    lines = []
-    for key in ("name", "email"):
+    text = _git_identity(home)
+    if text:
+        (home / ".gitconfig").write_text(text, encoding="utf-8")
+
+
+# The identity as a .gitconfig text, looked up once per version of the user's global config
+# files: a fan-out of 64 modules would otherwise start 128 `git config` processes.
+_IDENTITY: tuple[tuple[object, ...], str] | None = None
+
+
+def _global_config_key() -> tuple[object, ...]:
+    home = os.environ.get("HOME", "")
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    stats: list[object] = [home, xdg]
+    for path in (os.path.join(home, ".gitconfig"), os.path.join(xdg, "git", "config")):
         try:
-            value = run_git(home, "config", "--global", "--get", f"user.{key}").strip()
+            st = os.stat(path)
+        except OSError:
+            stats.append(None)
+        else:
+            stats.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(stats)
+
+
+def _git_identity(cwd: Path) -> str:
+    global _IDENTITY
+    key = _global_config_key()
+    cached = _IDENTITY
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    lines = []
+    for name in ("name", "email"):
+        try:
+            value = run_git(cwd, "config", "--global", "--get", f"user.{name}").strip()
         except git.GitCommandError:
             continue
         if value and "\n" not in value:
             quoted = value.replace("\\", "\\\\").replace('"', '\\"')
-            lines.append(f'\t{key} = "{quoted}"')
-    if lines:
-        (home / ".gitconfig").write_text("[user]\n" + "\n".join(lines) + "\n", encoding="utf-8")
+            lines.append(f'\t{name} = "{quoted}"')
+    text = "[user]\n" + "\n".join(lines) + "\n" if lines else ""
+    _IDENTITY = (key, text)
+    return text
 
 
 def git_env() -> dict[str, str]:

@@ -28,17 +28,21 @@ from pathlib import Path
 from .confine import Confinement
 from .edits.snapshot import SKIP_DIRS
 from .sandbox import Sandbox
+from .sandbox_git import git_folders
 
 
 class ClonedSandbox(Sandbox):
     """A Sandbox in copy mode whose baseline is a shared snapshot folder (never written)."""
 
     def __init__(self, root: Path, tmp: Path, excludes: Iterable[str], baseline: Path,
-                 confinement: Confinement | None = None) -> None:
+                 confinement: Confinement | None = None, user_git: list[Path] | None = None) -> None:
         super().__init__(root, tmp, excludes, confinement)
         self.mode = "copy"
         self._base = baseline
         self.path = tmp / "ws"
+        if user_git is not None:  # the repository around `root`, found once for the whole pool
+            self._user_paths += user_git
+            self._user_paths_complete = True
 
     def _candidates(self) -> list[str]:
         assert self._base is not None
@@ -55,6 +59,7 @@ class SandboxPool:
                  confinement: Confinement | None = None) -> None:
         self.root, self.base, self.excludes = Path(root), Path(base), tuple(excludes)
         self.confinement = confinement  # how the clones' tests run (None: "auto" at the first run)
+        self._user_git: list[Path] | None = None  # hidden from every clone's tests; one git call per pool
 
     @contextlib.asynccontextmanager
     async def clone(self, source: Path | None = None, *, full_copy: bool = False) -> AsyncIterator[ClonedSandbox]:
@@ -80,7 +85,9 @@ class SandboxPool:
             if source is not None:
                 baseline = tmp / "base"
                 link_tree(source, baseline)
-            sb = ClonedSandbox(self.root, tmp, self.excludes, baseline, self.confinement)
+            if self._user_git is None:
+                self._user_git = git_folders(self.root)
+            sb = ClonedSandbox(self.root, tmp, self.excludes, baseline, self.confinement, self._user_git)
             if full_copy:
                 shutil.copytree(baseline, sb.path, symlinks=True, ignore=shutil.ignore_patterns(*SKIP_DIRS))
             else:

@@ -1,7 +1,8 @@
 """decompose → one implementer per module, concurrently → merge queue → whole tests → one review.
 
 1. The modules come from the user (`--modules`, Explorer multi-select) or from the decomposer
-   (read-only tools), are validated (`parallel_plan`), and written as modules.json and plan.md;
+   (read-only tools; `parallel_decompose`), are validated (`parallel_plan`), and written as
+   modules.json and plan.md;
    the plan gate lets the user edit the list before anything runs. An invalid or overlapping
    list goes back to the decomposer once; overlap that remains is serialised.
 2. Every module runs through the executor at most `parallel_concurrency` at once, each in a
@@ -10,8 +11,8 @@
 3. The merge queue takes modules in dependency order, never in finishing order, and validates
    after each merge (`merge_queue.py`). A textual or semantic conflict re-runs that module once on top
    of the merged result; if that fails too, it is left out and its siblings' work is kept.
-4. The test command on the whole result, one reviewer pass over the merged diff, and the report
-   (`parallel_report`). The user's files are never written here.
+4. The test command on the whole result, one reviewer pass over the merged diff
+   (`parallel_finish`), and the report (`parallel_report`). The user's files are never written here.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..agents.base import DECOMPOSER, REVIEWER, Agent, render
-from ..artifacts import render_plan_md, render_review_md
 from ..edits.diff import render_unified_diff
 from ..engine import PatternFn, RunContext, RunFailed, RunOutcome
 from ..events import EventType
@@ -30,29 +29,20 @@ from ..executor import Job, JobResult, LocalExecutor
 from ..merge_queue import merge_changeset
 from ..models import (
     ModuleReport,
-    ModuleSplit,
     ModuleStatus,
     ModuleTask,
-    Plan,
-    Review,
-    Role,
-    RunStatus,
     TestReport,
 )
 from ..parallel_plan import (
     ModulePlanError,
     merge_order,
     modules_to_plan,
-    normalise,
-    overlaps,
     plan_to_modules,
-    serialise_overlaps,
 )
-from ..sandbox import Sandbox
 from ..sandbox_pool import ClonedSandbox, SandboxPool
-from ..workspace.tools import read_tools
-from ..workspace.view import WorkspaceView
-from .common import MAX_DIFF_CHARS, Workbench, change_limits, format_tests
+from .common import Workbench, format_tests
+from .parallel_decompose import decompose, settle, write_plan
+from .parallel_finish import changes_artifacts, efficiency, final_tests, outcome, review_merged
 from .parallel_module import (
     ModuleFailed,
     ModuleTrace,
@@ -111,17 +101,17 @@ class ParallelRun:
         ctx, s = self.ctx, self.s
         self.bench = bench = await Workbench.open(ctx)
         files = await asyncio.to_thread(bench.view.files, whole_root=True)
-        modules = await self._decompose(bench, files)
+        self.summary, modules = await decompose(ctx, bench, self.given, files)
         plan = modules_to_plan(self.summary, modules)
-        plan_path = await self._write_plan(plan, modules)
+        plan_path = await write_plan(ctx, self.summary, plan, modules)
         if s.confirm_plan and ctx.gate is not None:
             plan = await ctx.wait_for_plan(plan, plan_path)
             try:
-                modules = self._settle(plan_to_modules(plan), files)
+                modules = settle(ctx, plan_to_modules(plan), files)
             except ModulePlanError as e:
                 raise RunFailed(f"the edited module list cannot run: {e}") from None
             plan = modules_to_plan(plan.summary, modules)
-            await self._write_plan(plan, modules)
+            await write_plan(ctx, self.summary, plan, modules)
         order = merge_order(modules)
         for m in order:
             self.slots[m.path] = _Slot(m, ModuleReport(path=m.path, task=m.task, write_set=m.write_set,
@@ -145,61 +135,15 @@ class ParallelRun:
                         await asyncio.gather(fan_out, return_exceptions=True)
                 fan_out_s = time.monotonic() - t0
                 changes = await integration.changeset(self.summary)
-                await self._changes_artifacts(changes)
-                tests = await self._final_tests(integration) if self.merged else None
-                review = await self._review(integration, changes, tests, plan) if self.merged else None
-        reports = [sl.report for sl in self.slots.values()]
+                await changes_artifacts(ctx, changes)
+                tests = await final_tests(ctx, integration) if self.merged else None
+                reports = [sl.report for sl in self.slots.values()]
+                review = (await review_merged(ctx, bench, integration, changes, tests, plan, reports)
+                          if self.merged else None)
         await ctx.artifact("modules.json", modules_json(self.summary, reports))
-        await ctx.artifact("merge.md", render_merge_md(reports, fan_out_s, self._efficiency(reports, fan_out_s)))
-        record_efficiency(ctx.record, reports, self._efficiency(reports, fan_out_s), executor.peak)
-        return self._outcome(changes, plan, review, tests, reports)
-
-    # ------------------------------------------------------------------ decompose
-
-    async def _decompose(self, bench: Workbench, files: list[str]) -> list[ModuleTask]:
-        ctx = self.ctx
-        async with ctx.step("decompose", Role.decomposer):
-            if self.given is not None:
-                self.summary = f"{len(self.given)} module(s) chosen by the user"
-                try:
-                    return self._settle(self.given, files)
-                except ModulePlanError as e:
-                    raise RunFailed(str(e)) from None
-            agent = Agent(ctx, DECOMPOSER, bench.read_tools(), bench.context)
-            split: ModuleSplit = await agent.run(render("decompose_request", task=ctx.task.text), step="decompose")
-            self.summary = split.summary.strip()
-            try:
-                modules = normalise(split.modules, ctx.task.scope, files)
-                found = overlaps(modules, files)
-                problem = "; ".join(o.describe() for o in found)
-            except ModulePlanError as e:
-                problem = str(e)
-            if problem:  # once back to the decomposer with the reason
-                ctx.bus.emit(EventType.log, f"module list sent back to the decomposer: {problem}", step="decompose")
-                split = await agent.run(render("decompose_fix", problem=problem), step="decompose")
-                self.summary = split.summary.strip()
-                try:
-                    return self._settle(split.modules, files)
-                except ModulePlanError as e:
-                    raise RunFailed(f"the decomposer's module list cannot run: {e}") from None
-            return modules
-
-    def _settle(self, modules: list[ModuleTask], files: list[str]) -> list[ModuleTask]:
-        """Validate, then serialise whatever still overlaps."""
-        modules = normalise(modules, self.ctx.task.scope, files)
-        found = overlaps(modules, files)
-        if found:
-            self.ctx.bus.emit(EventType.log, "overlapping write sets run one after the other: "
-                              + "; ".join(o.describe() for o in found), step="decompose")
-            modules = serialise_overlaps(modules, found)
-        merge_order(modules)
-        return modules
-
-    async def _write_plan(self, plan: Plan, modules: list[ModuleTask]):  # type: ignore[no-untyped-def]
-        reports = [ModuleReport(path=m.path, task=m.task, write_set=m.write_set, depends_on=m.depends_on,
-                                status=ModuleStatus.left_out, reason="not run yet") for m in modules]
-        await self.ctx.artifact("modules.json", modules_json(self.summary, reports))
-        return await self.ctx.artifact("plan.md", render_plan_md(plan, self.ctx.task.text))
+        await ctx.artifact("merge.md", render_merge_md(reports, fan_out_s, efficiency(s, reports, fan_out_s)))
+        record_efficiency(ctx.record, reports, efficiency(s, reports, fan_out_s), executor.peak)
+        return outcome(self.merged, changes, plan, review, tests, reports)
 
     # ------------------------------------------------------------------ fan-out
 
@@ -332,78 +276,6 @@ class ParallelRun:
         assert self.integration is not None
         report = await self.integration.run_tests(self.s.test_command, self.s.test_timeout_s, python=self.s.python)
         return None if report.command == "(none)" else report
-
-    # ------------------------------------------------------------------ the whole result
-
-    async def _final_tests(self, integration: Sandbox) -> TestReport | None:
-        async with self.ctx.step("test"):
-            report = await integration.run_tests(self.s.test_command, self.s.test_timeout_s, python=self.s.python)
-            if report.command == "(none)":
-                return None
-            await self.ctx.artifact("tests.json", report.model_dump_json(indent=2))
-            return report
-
-    async def _review(self, integration: Sandbox, changes, tests: TestReport | None, plan: Plan) -> Review:  # type: ignore[no-untyped-def]
-        ctx = self.ctx
-        assert self.bench is not None
-        async with ctx.step("review", Role.reviewer):
-            view = WorkspaceView(integration.path, ctx.task.scope, excludes=self.s.exclude,
-                                 max_file_bytes=self.s.max_file_bytes)
-            reviewer = Agent(ctx, REVIEWER, read_tools(view), self.bench.context)
-            diff = render_unified_diff(changes)
-            if len(diff) > MAX_DIFF_CHARS:
-                diff = diff[:MAX_DIFF_CHARS] + "\n… (diff cut here; read the files with your tools)\n"
-            merged = [sl.report for sl in self.slots.values() if sl.report.status is ModuleStatus.merged]
-            summary = "\n".join(f"- {r.path}: merged ({', '.join(r.files)})" for r in merged)
-            left = [sl.report for sl in self.slots.values() if sl.report.status is not ModuleStatus.merged]
-            if left:
-                summary += "\n\nLeft out (not in the diff):\n" + "\n".join(f"- {r.path}: {r.reason}" for r in left)
-            review: Review = await reviewer.run(
-                render("review_request", task=ctx.task.text, plan=render_plan_md(plan, ctx.task.text),
-                       submission=summary, diff=diff or "(no changes)", tests=format_tests(tests)), step="review")
-            await ctx.artifact("review.md", render_review_md(review, tests=tests))
-            return review
-
-    async def _changes_artifacts(self, changes) -> None:  # type: ignore[no-untyped-def]
-        from ..edits.limits import ChangeTooLarge
-        from ..edits.render import render_apply_patch
-
-        try:  # before any artifact or review request: the merged change is still bounded
-            change_limits(self.ctx).check(changes, "the merged change")
-        except ChangeTooLarge as e:
-            raise RunFailed(str(e)) from None
-        await self.ctx.artifact("changes.diff", render_unified_diff(changes) or "(no changes)\n")
-        await self.ctx.artifact("changes.patch", render_apply_patch(changes) if not changes.is_empty() else "")
-        await self.ctx.artifact("changes.json", changes.model_dump_json(indent=2))
-
-    def _efficiency(self, reports: list[ModuleReport], wall_s: float) -> dict[str, float | int]:
-        busy = sum(r.duration_s for r in reports)
-        return {
-            "wall_s": round(wall_s, 3),
-            "sum_module_s": round(busy, 3),
-            "speedup": round(busy / wall_s, 2) if wall_s > 0 else 0.0,
-            "concurrency": self.s.parallel_concurrency,
-            "discarded_tokens": sum(r.discarded_tokens for r in reports),
-            "textual_conflicts": sum(1 for r in reports if r.conflict == "textual"),
-            "semantic_conflicts": sum(1 for r in reports if r.conflict == "semantic"),
-        }
-
-    def _outcome(self, changes, plan: Plan, review: Review | None, tests: TestReport | None,  # type: ignore[no-untyped-def]
-                 reports: list[ModuleReport]) -> RunOutcome:
-        left = [r for r in reports if r.status is not ModuleStatus.merged]
-        if not self.merged:
-            why = "; ".join(f"{r.path}: {r.reason}" for r in left)[:1500]
-            return RunOutcome(RunStatus.failed, error=f"no module could be merged: {why}", changeset=changes, plan=plan)
-        if tests is not None and not tests.ok:
-            return RunOutcome(RunStatus.failed, error=f"the merged result fails the tests: {tests.summary_line()}",
-                              changeset=changes, plan=plan, review=review, tests=tests)
-        assert review is not None
-        if review.verdict != "approved":
-            return RunOutcome(RunStatus.failed, verdict="rejected", changeset=changes, plan=plan, review=review,
-                              tests=tests, error=f"the reviewer rejected the merged change: {review.summary.strip()[:300]}")
-        return RunOutcome(RunStatus.succeeded, verdict="approved", changeset=changes, plan=plan, review=review,
-                          tests=tests)
-
 
 class _Skipped(ModuleFailed):
     """A module whose dependency was left out is not run."""
