@@ -91,7 +91,8 @@ class Executor(Protocol):
     remote: bool  # jobs leave this process: only `Job.of` jobs, values come back as data
 
     def sandbox(self, root: Path | str, overlay: Mapping[str, str] | None = None,
-                excludes: Iterable[str] = ()) -> contextlib.AbstractAsyncContextManager[Sandbox]: ...
+                excludes: Iterable[str] = (), *,
+                reuse_head: bool = False) -> contextlib.AbstractAsyncContextManager[Sandbox]: ...
 
     async def run(self, jobs: Sequence[Job[T]], *, on_start: Callable[[str], None] | None = None,
                   on_done: Callable[[JobResult[T]], None] | None = None) -> list[JobResult[T]]: ...
@@ -114,8 +115,8 @@ class LocalExecutor:
 
     @contextlib.asynccontextmanager
     async def sandbox(self, root: Path | str, overlay: Mapping[str, str] | None = None,
-                      excludes: Iterable[str] = ()) -> AsyncIterator[Sandbox]:
-        async with Sandbox.create(root, overlay, excludes) as sb:
+                      excludes: Iterable[str] = (), *, reuse_head: bool = False) -> AsyncIterator[Sandbox]:
+        async with Sandbox.create(root, overlay, excludes, reuse_head=reuse_head) as sb:
             yield sb
 
     async def run(self, jobs: Sequence[Job[T]], *, on_start: Callable[[str], None] | None = None,

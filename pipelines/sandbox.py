@@ -1,8 +1,11 @@
 """An isolated copy of the workspace where edits are applied and tests run, never the user's tree.
 
-In a git repository the copy is `git worktree add --detach <tmp> HEAD` plus the user's
-uncommitted changes (modified, staged, untracked-not-ignored, deletions) and the editor
-overlay; otherwise a temp copy that honours .gitignore. `changeset()` reports what changed
+In a git repository the copy is HEAD plus the user's uncommitted changes (modified, staged,
+untracked-not-ignored, deletions) and the editor overlay. HEAD comes from `git worktree add
+--detach <tmp> HEAD` (a sandbox whose git history is used, e.g. by triage's bisect), or, with
+`reuse_head`, as a hard-link clone of a snapshot of HEAD kept between runs (head_snapshot.py:
+no file data written per run, nothing registered in the user's repository). Outside git it is a
+temp copy that honours .gitignore. `changeset()` reports what changed
 relative to that starting snapshot, as edits whose old_text is the snapshot text, so they
 can be applied to the user's tree later. Cleanup (worktree removed, temp dirs deleted)
 happens on success, failure and cancellation; the user's files, index, HEAD and branches
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import tempfile
 import time
@@ -39,6 +43,8 @@ from .edits.source import DirectorySource
 from .edits.testrun import DetectedTests
 from .edits.text import check_writable_text, decode_text
 from .errors import BatonError
+from .head_snapshot import HeadSnapshot, SnapshotUnavailable, acquire, clone_tree
+from .linktree import scan
 from .models import ChangeSet, Edit, EditKind
 from .recovery import SANDBOX_PREFIX, write_sandbox_marker
 from .sandbox_git import repo_with_head, run_git, run_git_bytes, worktree_lock
@@ -48,6 +54,7 @@ from .workspace.paths import is_secret_name, protected_component, resolve_inside
 
 _BINARY = object()  # marker: a binary file or a symlink, which a ChangeSet cannot express
 _ADD_ATTEMPTS = 4
+log = logging.getLogger(__name__)
 
 
 class SandboxError(BatonError, RuntimeError):
@@ -66,11 +73,14 @@ class Sandbox(ConfinedTests):
         self._user_paths: list[Path] = [root]  # hidden from the test command
         self._git_link: bytes | None = None  # the worktree's `.git` file, restored if a test changed it
         self._user_paths_complete = False  # the repository around `root` and its git folders added
-        self.mode: Literal["worktree", "copy"] = "copy"
+        self.mode: Literal["worktree", "clone", "copy"] = "copy"
         self.path = tmp / "ws"
         self._repo_root: Path | None = None
         self._worktree: Path | None = None
-        self._base: Path | None = None  # copy mode: pristine snapshot
+        self._clone: Path | None = None  # clone mode: the repository's copy (links to the kept snapshot)
+        self._head: HeadSnapshot | None = None  # clone mode: the kept snapshot, held until cleanup
+        self._in_place: set[str] = set()  # clone mode: linked files written in place (baseline from git)
+        self._base: Path | None = None  # copy and clone modes: pristine snapshot
         self._recorded: dict[str, object] = {}  # root-relative path → snapshot text / None / _BINARY
         self.skipped_binary: list[str] = []
         self._detected: DetectedTests | None = None  # the detected test command, once found
@@ -79,9 +89,11 @@ class Sandbox(ConfinedTests):
     @classmethod
     def create(
         cls, root: Path | str, overlay: Mapping[str, str] | None = None, excludes: Iterable[str] = (),
-        *, confinement: Confinement | None = None,
+        *, confinement: Confinement | None = None, reuse_head: bool = False,
     ) -> _SandboxContext:
-        return _SandboxContext(Path(root), dict(overlay or {}), tuple(excludes), confinement)
+        """`reuse_head`: in a git repository, clone a kept snapshot of HEAD instead of checking out
+        a worktree (no git history in the sandbox: `git()` is refused)."""
+        return _SandboxContext(Path(root), dict(overlay or {}), tuple(excludes), confinement, reuse_head)
 
     @property
     def source(self) -> DirectorySource:
@@ -91,7 +103,7 @@ class Sandbox(ConfinedTests):
 
     @classmethod
     def _setup(cls, root: Path, overlay: dict[str, str], excludes: tuple[str, ...],
-               confinement: Confinement | None = None) -> Sandbox:
+               confinement: Confinement | None = None, reuse_head: bool = False) -> Sandbox:
         if not root.is_dir():
             raise SandboxError(f"{root}: the workspace root is not a directory")
         root = root.resolve()
@@ -100,12 +112,15 @@ class Sandbox(ConfinedTests):
             write_sandbox_marker(sb._tmp, root)  # first: a crash from here on is cleaned up (recovery.py)
             sb._ensure_private()
             repo = repo_with_head(root)
-            if repo is not None:
-                sb._setup_worktree(*repo)
+            if repo is not None and reuse_head and sb._setup_clone(*repo):
+                pass
+            elif repo is not None:
+                sb._setup_worktree(repo[0], repo[1])
             else:
                 sb._setup_copy()
             sb._write_overlay(overlay)
-            register_known_secrets([root, sb.path], excludes)
+            # the sandbox holds the workspace's files (a subset): only the overlay can add a secret file
+            register_known_secrets([root], excludes, files=[sb.path / rel for rel in sb._recorded if is_secret_name(rel, excludes)])
         except BaseException:
             sb._cleanup()
             raise
@@ -129,15 +144,39 @@ class Sandbox(ConfinedTests):
                 time.sleep(0.2 * (attempt + 1))
         self.path = wt / self.root.relative_to(repo_root)
         self._git_link = (wt / ".git").read_bytes()
+        self._copy_uncommitted(repo_root, wt)
+
+    def _setup_clone(self, repo_root: Path, git_dirs: list[Path], commit: str) -> bool:
+        """HEAD as hard links to the kept snapshot; False (nothing left made) when no snapshot can
+        be used here, and the caller makes a worktree."""
+        try:
+            head = acquire(repo_root, git_dirs[-1], commit)
+        except (SnapshotUnavailable, OSError) as e:
+            log.info("no kept snapshot of HEAD (%s); checking out a worktree", e)
+            return False
+        self._head = head  # released by _cleanup, whatever happens next
+        self.mode, self._repo_root = "clone", repo_root
+        self._user_paths += [repo_root, *git_dirs, head.folder.parent]
+        self._user_paths_complete = True
+        clone = self._clone = self._tmp / self._tmp.name
+        clone_tree(head.tree, clone)
+        rel = self.root.relative_to(repo_root)
+        self.path, self._base = clone / rel, head.tree / rel
+        self._copy_uncommitted(repo_root, clone)  # each copy unlinks the linked file first
+        return True
+
+    def _copy_uncommitted(self, repo_root: Path, copy: Path) -> None:
+        """The user's uncommitted changes (modified, staged, untracked-not-ignored, deletions) into
+        `copy`, the sandbox's copy of the repository at HEAD; recorded as the baseline."""
         changed = run_git(repo_root, "diff", "--name-only", "-z", "--no-renames", "--ignore-submodules", "HEAD")
         untracked = run_git(repo_root, "ls-files", "--others", "--exclude-standard", "-z")
         for rel in sorted({p for p in (changed + untracked).split("\0") if p}):
             if ".baton" in Path(rel).parts:
                 continue
-            snapshot.copy_entry(repo_root / rel, wt / rel)
-            root_rel = self._root_rel(wt / rel)
+            snapshot.copy_entry(repo_root / rel, copy / rel)
+            root_rel = self._root_rel(copy / rel)
             if root_rel is not None:
-                self._recorded[root_rel] = _read_path(wt / rel)
+                self._recorded[root_rel] = _read_path(copy / rel)
 
     def _setup_copy(self) -> None:
         self.mode = "copy"
@@ -153,8 +192,8 @@ class Sandbox(ConfinedTests):
             check_writable_text(text, rel)
             target = self.path / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            if target.is_symlink():
-                target.unlink()
+            if target.is_symlink() or target.is_file():
+                target.unlink()  # never write through a link (clone mode: into the kept snapshot)
             target.write_bytes(text.encode("utf-8"))
             self._recorded[rel] = text
 
@@ -220,21 +259,56 @@ class Sandbox(ConfinedTests):
                     rel = self._root_rel(self._worktree / entry[3:])
                     if rel is not None:
                         found.add(rel)
+        elif self.mode == "clone":
+            found |= self._clone_candidates()
         else:
             assert self._base is not None
             found |= set(snapshot.list_files(self._base)) | set(snapshot.list_files(self.path))
         return sorted(found)
 
+    def _clone_candidates(self) -> set[str]:
+        """Files no longer linked to the snapshot (replaced, created, deleted), and linked files
+        written in place (their stat differs from the snapshot's manifest)."""
+        assert self._head is not None and self._clone is not None
+        prefix = self.path.relative_to(self._clone).as_posix()
+        prefix = "" if prefix == "." else prefix + "/"
+        snap = self._head.inodes
+        changed: set[str] = set()
+        seen: set[str] = set()
+        for rel, entry in scan(self.path):
+            repo_rel = prefix + rel
+            if snap.get(repo_rel) != entry.inode():
+                changed.add(rel)  # created, or replaced (edits rename a new file over the link)
+                continue
+            seen.add(repo_rel)
+            if self._head.written_in_place(repo_rel, entry.stat(follow_symlinks=False)):
+                self._in_place.add(rel)
+                changed.add(rel)
+        deleted = (r[len(prefix):] for r in snap if r.startswith(prefix) and r not in seen)
+        changed.update(r for r in deleted if not protected_component(r))  # .git, .baton: never compared
+        return changed
+
     def _baseline(self, rel: str) -> object:
         if rel in self._recorded:
             return self._recorded[rel]
-        if self.mode == "copy":
+        if self.mode == "clone" and rel in self._in_place:
+            return self._from_git(rel)  # the snapshot's copy is this very file, as written
+        if self.mode in ("copy", "clone"):
             assert self._base is not None
             return _read_path(self._base / rel)
-        assert self._worktree is not None
-        repo_rel = (self.path / rel).relative_to(self._worktree).as_posix()
+        return self._from_git(rel)
+
+    def _from_git(self, rel: str) -> object:
+        """The file as HEAD has it (with the repository's filters), None when HEAD has no such file."""
+        if self._head is not None and self._clone is not None and self._repo_root is not None:
+            git_dir, rev = self._repo_root, self._head.commit
+            repo_rel = (self.path / rel).relative_to(self._clone).as_posix()
+        else:
+            assert self._worktree is not None
+            git_dir, rev = self._worktree, "HEAD"
+            repo_rel = (self.path / rel).relative_to(self._worktree).as_posix()
         try:
-            data = run_git_bytes(self._worktree, "cat-file", "--filters", f"HEAD:{repo_rel}")
+            data = run_git_bytes(git_dir, "cat-file", "--filters", f"{rev}:{repo_rel}")
         except git.GitCommandError:
             return None  # not in HEAD: the file is new
         return _as_text(data)
@@ -261,14 +335,16 @@ class Sandbox(ConfinedTests):
                     with contextlib.suppress(git.GitCommandError):
                         run_git(self._repo_root, "worktree", "prune")
         shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._head is not None:
+            self._head.release()  # after the links are gone: the snapshot may be removed now
 
 
 class _SandboxContext:
     """`async with`: builds the sandbox off the event loop; removes it on exit or cancellation."""
 
     def __init__(self, root: Path, overlay: dict[str, str], excludes: tuple[str, ...],
-                 confinement: Confinement | None) -> None:
-        self._args = (root, overlay, excludes, confinement)
+                 confinement: Confinement | None, reuse_head: bool = False) -> None:
+        self._args = (root, overlay, excludes, confinement, reuse_head)
         self._sandbox: Sandbox | None = None
 
     async def __aenter__(self) -> Sandbox:

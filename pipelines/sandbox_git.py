@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 import git
@@ -24,18 +25,19 @@ def worktree_lock(repo_root: Path) -> threading.Lock:
         return _WORKTREE_LOCKS.setdefault(repo_root, threading.Lock())
 
 
-def repo_with_head(root: Path) -> tuple[Path, list[Path]] | None:
-    """(repository root, its git folders) when `root` is in a work tree with a commit, else None."""
+def repo_with_head(root: Path) -> tuple[Path, list[Path], str] | None:
+    """(repository root, its git folders, HEAD's commit) when `root` is in a work tree with a
+    commit, else None."""
     try:
         top = run_git(root, "rev-parse", "--show-toplevel").strip()
         if not top:
             return None  # a bare repository or inside .git: use a plain copy
-        run_git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        commit = run_git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}").strip()
         dirs = run_git(root, "rev-parse", "--absolute-git-dir", "--git-common-dir").splitlines()
     except git.GitCommandError:
         return None  # not a repository, or no commit to check out: use a plain copy
     repo_root = Path(top).resolve()
-    return repo_root, [(root / d).resolve() for d in dirs if d.strip()]
+    return repo_root, [(root / d).resolve() for d in dirs if d.strip()], commit
 
 
 def git_folders(root: Path) -> list[Path]:
@@ -102,15 +104,17 @@ def git_env() -> dict[str, str]:
     return env
 
 
-def run_git(cwd: Path, *args: str) -> str:
-    """git in `cwd` with hooks disabled and optional locks off (so the user's index is never rewritten)."""
-    return run_git_bytes(cwd, *args).decode("utf-8", errors="surrogateescape")
+def run_git(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
+    """git in `cwd` with hooks disabled and optional locks off (so the user's index is never rewritten).
+    `env`: variables set on top (e.g. a private GIT_INDEX_FILE)."""
+    return run_git_bytes(cwd, *args, env=env).decode("utf-8", errors="surrogateescape")
 
 
-def run_git_bytes(cwd: Path, *args: str) -> bytes:
+def run_git_bytes(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> bytes:
     argv = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", *args]
+    full_env = git_env() if env is None else {**git_env(), **env}
     try:
-        done = subprocess.run(argv, cwd=cwd, env=git_env(), capture_output=True, stdin=subprocess.DEVNULL,
+        done = subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, stdin=subprocess.DEVNULL,
                               timeout=_GIT_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise git.GitCommandError(argv, -1, str(e)) from None

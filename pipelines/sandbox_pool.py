@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterable
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from .confine import Confinement
 from .edits.snapshot import SKIP_DIRS
+from .linktree import inodes, link_tree
 from .sandbox import Sandbox
 from .sandbox_git import git_folders
 
@@ -46,7 +46,7 @@ class ClonedSandbox(Sandbox):
 
     def _candidates(self) -> list[str]:
         assert self._base is not None
-        base, mine = _inodes(self._base), _inodes(self.path)
+        base, mine = inodes(self._base), inodes(self.path)
         changed = {rel for rel, ino in mine.items() if base.get(rel) != ino}
         changed |= {rel for rel in base if rel not in mine}
         return sorted(changed | set(self._recorded))
@@ -96,52 +96,3 @@ class SandboxPool:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-
-
-def link_tree(src: Path, dst: Path) -> int:
-    """Recreate `src`'s folders under `dst` with every file hard-linked (symlinks copied as links).
-    Returns the number of entries linked."""
-    count = 0
-    dst.mkdir(parents=True, exist_ok=True)
-    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
-        here = Path(dirpath)
-        rel = here.relative_to(src)
-        target_dir = dst / rel
-        keep = []
-        for d in dirnames:
-            if d in SKIP_DIRS and here == src:
-                continue
-            s = here / d
-            if s.is_symlink():
-                os.symlink(os.readlink(s), target_dir / d)
-                count += 1
-            else:
-                (target_dir / d).mkdir()
-                keep.append(d)
-        dirnames[:] = keep
-        for f in filenames:
-            if f in SKIP_DIRS and here == src:
-                continue  # a worktree's `.git` file
-            s = here / f
-            if s.is_symlink():
-                os.symlink(os.readlink(s), target_dir / f)
-            else:
-                os.link(s, target_dir / f)
-            count += 1
-    return count
-
-
-def _inodes(root: Path) -> dict[str, tuple[int, int]]:
-    out: dict[str, tuple[int, int]] = {}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        here = Path(dirpath)
-        if here == root:
-            dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS]
-        rel_dir = here.relative_to(root).as_posix()
-        for name in filenames + [d for d in dirnames if (here / d).is_symlink()]:
-            if here == root and name in SKIP_DIRS:
-                continue
-            st = os.lstat(here / name)
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            out[rel] = (st.st_ino, st.st_dev)
-    return out

@@ -34,6 +34,7 @@ class ConfinedTests:
     confinement: Confinement | None
     _private: Path
     _worktree: Path | None
+    _clone: Path | None
     _git_link: bytes | None
     _user_paths: list[Path]
     _user_paths_complete: bool
@@ -110,7 +111,7 @@ class ConfinedTests:
         if not self._user_paths_complete:  # also for sandboxes made without _setup (clones)
             self._user_paths += git_folders(self.root)
             self._user_paths_complete = True
-        writable = [self._worktree if self._worktree is not None else self.path, self._private / "out"]
+        writable = [self._worktree or self._clone or self.path, self._private / "out"]
         masked = [self._worktree / ".git"] if self._worktree is not None else []
         return build_layout(cwd=self.path, writable=writable, home=self._private / "home", tmp=self._private / "tmp",
                             user_paths=self._user_paths, masked=masked, command=command)

@@ -66,17 +66,17 @@ def secret_files(root: Path, excludes: Iterable[str] = ()) -> list[Path]:
     out: list[Path] = []
     seen = 0
     extra = tuple(excludes)
-    for dirpath, dirnames, filenames in os.walk(root):
+    top = str(root)
+    for dirpath, dirnames, filenames in os.walk(top):
         seen += len(dirnames) + len(filenames)
         if seen > MAX_ENTRIES:
             break
-        here = Path(dirpath)
-        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not (here / d / "pyvenv.cfg").exists()]
+        dirnames[:] = [d for d in dirnames
+                       if d not in _SKIP_DIRS and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))]
+        prefix = "" if dirpath == top else dirpath[len(top) + 1:].replace(os.sep, "/") + "/"
         for name in filenames:
-            path = here / name
-            rel = path.relative_to(root).as_posix()
-            if is_secret_name(rel, extra):
-                out.append(path)
+            if is_secret_name(prefix + name, extra):
+                out.append(Path(dirpath, name))
     return out
 
 
@@ -118,10 +118,11 @@ def register_env_secrets(env: Mapping[str, str] | None = None) -> int:
     return count
 
 
-def register_known_secrets(roots: Iterable[Path], excludes: Iterable[str] = ()) -> int:
-    """Everything above for the folders a run touches (blocking: call it off the event loop)."""
+def register_known_secrets(roots: Iterable[Path], excludes: Iterable[str] = (), files: Iterable[Path] = ()) -> int:
+    """Everything above for the folders a run touches, plus `files` (blocking: call it off the
+    event loop)."""
     extra = tuple(excludes)
-    files: list[Path] = []
+    files = list(files)
     for root in roots:
         if root.is_dir():
             files += secret_files(root, extra)

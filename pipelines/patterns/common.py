@@ -132,23 +132,28 @@ class Workbench:
     _last_changes: ChangeSet | None = field(default=None)
     executor: Executor = field(default_factory=LocalExecutor)  # every sandbox comes from the executor
     _early: EarlySandbox | None = field(default=None)
+    reuse_head: bool = False  # sandboxes clone a kept snapshot of HEAD (no git history in them)
 
     @classmethod
-    async def open(cls, ctx: RunContext, *, early_sandbox: bool = False) -> Workbench:
+    async def open(cls, ctx: RunContext, *, early_sandbox: bool = False, reuse_head: bool = False) -> Workbench:
         """Checks first that model-written code can run confined (SandboxUnavailable stops the
         run before any model call), then builds the view and the repo map.
 
         `early_sandbox`: start making the first sandbox now, beside the listing, the map and
         the planner (checking out a large tree costs seconds; only the implementer needs it).
-        The caller must then `close()` the workbench."""
+        The caller must then `close()` the workbench.
+        `reuse_head`: sandboxes are hard-link clones of a snapshot of HEAD kept between runs
+        (pipelines/head_snapshot.py), for patterns that never use the sandbox's git history."""
         s = ctx.settings
         confinement = await resolve_confinement(s.sandbox, network=s.sandbox_network, test_env=s.test_env)
         if confinement.warning:
             ctx.bus.emit(EventType.log, confinement.warning, warning=True)
         executor = LocalExecutor()
-        early = EarlySandbox.start(executor, ctx) if early_sandbox else None
+        early = EarlySandbox.start(executor, ctx, reuse_head) if early_sandbox else None
         try:
-            return await cls._open(ctx, confinement, executor, early)
+            bench = await cls._open(ctx, confinement, executor, early)
+            bench.reuse_head = reuse_head
+            return bench
         except BaseException:
             if early is not None:
                 await early.discard()
@@ -186,7 +191,7 @@ class Workbench:
             async with early.use() as sb:
                 yield self._bench_for(sb)
             return
-        async with self.executor.sandbox(*_sandbox_args(self.ctx)) as sb:
+        async with self.executor.sandbox(*_sandbox_args(self.ctx), reuse_head=self.reuse_head) as sb:
             yield self._bench_for(sb)
 
     def _bench_for(self, sb: Sandbox) -> SandboxBench:
@@ -228,8 +233,8 @@ class EarlySandbox:
         self._task = asyncio.ensure_future(self._stack.enter_async_context(cm))
 
     @classmethod
-    def start(cls, executor: Executor, ctx: RunContext) -> EarlySandbox:
-        return cls(executor.sandbox(*_sandbox_args(ctx)))
+    def start(cls, executor: Executor, ctx: RunContext, reuse_head: bool = False) -> EarlySandbox:
+        return cls(executor.sandbox(*_sandbox_args(ctx), reuse_head=reuse_head))
 
     @contextlib.asynccontextmanager
     async def use(self) -> AsyncIterator[Sandbox]:

@@ -30,7 +30,7 @@ async def plan_implement_review(ctx: RunContext) -> RunOutcome:
     # Without the plan gate nothing happens between planning and implementing, so the sandbox
     # (seconds of checkout on a large tree) is made beside the listing, the map and the planner.
     # With the gate, the user may change files while reviewing the plan: it is made after.
-    bench = await Workbench.open(ctx, early_sandbox=not (s.confirm_plan and ctx.gate is not None))
+    bench = await Workbench.open(ctx, early_sandbox=not (s.confirm_plan and ctx.gate is not None), reuse_head=True)
     try:
         return await _plan_implement_review(ctx, bench)
     finally:

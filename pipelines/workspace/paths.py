@@ -9,9 +9,11 @@ nested repository's or store's files are as dangerous as the top-level ones), sy
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
+import re
 from collections.abc import Iterable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pathspec
 
@@ -62,19 +64,25 @@ class PathRefused(BatonError, ValueError):
 
 def is_secret_name(rel: str, extra_excludes: Iterable[str] = ()) -> bool:
     """True for secret files by name (any path component for keys dirs like .ssh too)."""
-    posix = PurePosixPath(rel)
-    name = posix.name
-    if any(part == ".ssh" for part in posix.parts):
+    name = rel.rsplit("/", 1)[-1]
+    if ".ssh" in rel.split("/"):
         return True
-    if any(fnmatch.fnmatchcase(name, pat) for pat in SECRET_PATTERNS):
+    if _SECRET_NAME.match(name):
         # `.env.example` / `.env.sample` / `.env.template` hold no secrets by convention
         if name.startswith(".env") and name.rsplit(".", 1)[-1] in ("example", "sample", "template", "dist"):
             return False
         return True
-    extra = list(extra_excludes)
-    if extra and pathspec.PathSpec.from_lines("gitignore", extra).match_file(rel):
-        return True
-    return False
+    extra = tuple(extra_excludes)
+    return bool(extra) and _exclude_spec(extra).match_file(rel)
+
+
+# one regex for all the patterns (fnmatch per pattern per file was most of a large tree's scan)
+_SECRET_NAME = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in SECRET_PATTERNS))
+
+
+@functools.lru_cache(maxsize=32)
+def _exclude_spec(patterns: tuple[str, ...]) -> pathspec.PathSpec:
+    return pathspec.PathSpec.from_lines("gitignore", patterns)
 
 
 def protected_component(rel: str) -> str | None:

@@ -1,6 +1,7 @@
-"""Crash recovery: `baton run` killed with SIGKILL mid-run leaves a run that says `running` and a
-git worktree in the user's repository; the next Baton command marks the run `interrupted` with
-its last step and removes the worktree and the temp folder. A run or a sandbox whose owner is
+"""Crash recovery: `baton run` killed with SIGKILL mid-run leaves a run that says `running` and its
+sandbox's temp folder; the next Baton command marks the run `interrupted` with its last step and
+removes the temp folder. A worktree sandbox (triage's) killed the same way leaves a git worktree
+registered in the user's repository, which the next command removes too. A run or a sandbox whose owner is
 alive (another Baton at work) is never touched, and a reused pid does not pass for its owner.
 
 The run is held by the scripted model server (a hanging answer): no timed waits."""
@@ -11,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 from pipeline_helpers import (
@@ -34,7 +36,7 @@ from pipeline_helpers import (
 from baton.pipelines.llm.scripted import ScriptedLLM
 from baton.pipelines.models import RunRecord, RunStatus, Scope
 from baton.pipelines.owner import ProcessOwner, process_start_ticks, this_process
-from baton.pipelines.recovery import MARKER, SandboxMarker, recover
+from baton.pipelines.recovery import MARKER, Recovered, SandboxMarker, recover, recover_sandboxes
 from baton.pipelines.store import RunStore
 
 HANG = {"fault": {"hang": True}}
@@ -58,18 +60,21 @@ def test_kill_9_of_baton_run_is_recovered_by_the_next_command(tmp_path: Path) ->
             hanging = server.wait_for(lambda reqs: any(r.model == CODER and r.outcome == "hanging" for r in reqs),
                                       timeout=90)
             assert hanging, proc.stderr.read() if proc.poll() is not None else "no hanging request"
-            assert leftovers(tmp) and worktrees(repo) == 2, "the sandbox should exist while the implementer works"
+            # the sandbox is a clone of the kept snapshot of HEAD: nothing registered in the repository
+            assert leftovers(tmp) and worktrees(repo) == 1, "the sandbox should exist while the implementer works"
+            assert any(name.startswith("held snapshot") for name in leftovers(tmp))
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
         finally:
             if proc.poll() is None:
                 proc.kill()
             proc.communicate()
-    # what SIGKILL leaves: a run that says running, a registered worktree, a temp folder
+    # what SIGKILL leaves: a run that says running and a temp folder; the snapshot's lease died with it
     dead = only_run(repo)
     assert dead.status is RunStatus.running and dead.owner is not None and dead.owner.pid == proc.pid
     assert [(s.name, s.status) for s in dead.steps] == [("plan", "succeeded"), ("implement", "running")]
-    assert worktrees(repo) == 2 and leftovers(tmp)
+    assert worktrees(repo) == 1 and [n for n in leftovers(tmp) if n.startswith("baton-sandbox-")]
+    assert not [n for n in leftovers(tmp) if n.startswith("held snapshot")]
 
     listed = baton("runs", "--workspace", str(repo), env=env)
     assert listed.returncode == 0, listed.stderr
@@ -85,13 +90,52 @@ def test_kill_9_of_baton_run_is_recovered_by_the_next_command(tmp_path: Path) ->
     assert last["type"] == "run_finished" and last["data"]["status"] == "interrupted"
     assert last["data"]["last_step"] == "implement"
     assert worktrees(repo) == 1 and leftovers(tmp) == []
-    assert tree_state(repo) == before  # .git included: the worktree's admin folder is gone too
+    assert tree_state(repo) == before  # .git included
 
     stats = json.loads(baton("stats", "--workspace", str(repo), "--json", env=env).stdout)
     assert [(s["pattern"], s["runs"], s["failed"], s["interrupted"], s["succeeded"]) for s in stats] == [
         ("plan-implement-review", 1, 1, 1, 0)]
     shown = baton("show", rec.id, "--workspace", str(repo), env=env)
     assert "interrupted" in shown.stdout and "last step: implement" in shown.stdout
+
+
+HOLD_WORKTREE = """
+import asyncio, sys
+from baton.pipelines.sandbox import Sandbox
+
+async def main():
+    async with Sandbox.create(sys.argv[1]) as sb:
+        print(sb.mode, flush=True)
+        await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def test_a_killed_worktree_sandbox_is_unregistered_from_the_repository_by_recovery(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    before = tree_state(repo)
+    tmp = tmp_path / "tmp"
+    env = clean_env(tmp)
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_WORKTREE, str(repo)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "worktree", proc.stderr.read() if proc.stderr else ""
+        assert worktrees(repo) == 2 and leftovers(tmp)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert worktrees(repo) == 2  # SIGKILL: nobody removed it
+
+    found = Recovered()
+    recover_sandboxes(tmp, found)  # what every Baton command does at start-up (`recover`)
+    assert found.errors == [] and len(found.sandboxes) == 1 and Path(found.sandboxes[0]).name.startswith("baton-sandbox-")
+    assert worktrees(repo) == 1 and leftovers(tmp) == []
+    assert tree_state(repo) == before  # .git included: the worktree's admin folder is gone too
 
 
 def _record(store: RunStore, run_id: str, owner: ProcessOwner | None, status: RunStatus = RunStatus.running
