@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from baton.pipelines.events import Event
 from baton.pipelines.models import ChangeSet, Plan, Review, RunRecord, Task, TestReport
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: the host's log records travel as `log` messages
 
 
 class _Message(BaseModel):
@@ -95,7 +95,17 @@ class RunError(_Message):
     message: str
 
 
-FromHost = Annotated[Hello | RunEvent | RunEnded | Released | RunError, Field(discriminator="kind")]
+class HostLog(_Message):
+    """One of the host's log records (secrets scrubbed): the server passes it on to the editor
+    as window/logMessage with the record's level, so every editor sees Warning as a warning."""
+
+    kind: Literal["log"] = "log"
+    level: int = Field(description="The logging level number (logging.INFO, logging.WARNING, ...).")
+    name: str = Field(description="The logger's name, e.g. baton.pipelines.recovery.")
+    message: str = Field(description="The formatted message, with the traceback if there is one.")
+
+
+FromHost = Annotated[Hello | RunEvent | RunEnded | Released | RunError | HostLog, Field(discriminator="kind")]
 
 TO_HOST: TypeAdapter[ToHost] = TypeAdapter(ToHost)
 FROM_HOST: TypeAdapter[FromHost] = TypeAdapter(FromHost)

@@ -58,8 +58,9 @@ def message_type(levelno: int) -> MessageType:
 
 
 class ToClientOnly(logging.Filter):
-    """On stderr, drop Baton's records once the client receives them as window/logMessage: the
-    editor files every stderr line as an error, and each record would show twice."""
+    """On stderr, drop Baton's records (and the run host's, whatever their logger) once the client
+    receives them as window/logMessage: the editor files every stderr line as an error, and each
+    record would show twice."""
 
     def __init__(self, server: Any) -> None:
         super().__init__()
@@ -67,7 +68,23 @@ class ToClientOnly(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         connected = self.server.loop is not None and not self.server.loop.is_closed()
-        return not (connected and record.name.startswith("baton"))
+        return not (connected and (record.name.startswith("baton") or getattr(record, "run_host", False)))
+
+
+# The run host's records enter the server's logging here, so they reach the "baton" logger's
+# ClientLogHandler (window/logMessage) whatever their own logger's name (openai, httpx, ...).
+HOST_LOGGER = "baton.server.runhost"
+
+
+def relay_host_record(level: int, name: str, message: str) -> None:
+    """Log a record the run host sent (hostwire.HostLog) as if it were the server's own: the
+    editor gets it as window/logMessage with the record's level (message_type); stderr only
+    while no client is connected. Scrubbed again here: the host's text is not trusted to be."""
+    record = logging.makeLogRecord({
+        "name": name, "levelno": level, "levelname": logging.getLevelName(level),
+        "msg": redact(message), "args": None, "run_host": True,
+    })
+    logging.getLogger(HOST_LOGGER).handle(record)
 
 
 class RedactFilter(logging.Filter):

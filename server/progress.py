@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types as lsp
 
 from baton.pipelines.events import Event, EventType
+from baton.pipelines.handoffs.verdicts import shown_path
 
 if TYPE_CHECKING:
     from .runs import ServerRun
@@ -88,11 +89,9 @@ def short_task(text: str, limit: int = 60) -> str:
 
 
 def short_path(path: Path, root: Path) -> str:
-    """A path relative to the workspace when inside it (messages stay readable)."""
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
+    """A path relative to the workspace when inside it, else `~/...` under the home folder (messages
+    stay readable)."""
+    return shown_path(path, root)
 
 
 class ProgressReporter:

@@ -11,12 +11,16 @@ The messages are typed (hostwire.py): one JSON object per line each way, the hos
 line a `hello` with the protocol version. The host stops when the server goes: on stdin EOF,
 on `shutdown`, on SIGTERM, and (Linux) when its parent dies (PR_SET_PDEATHSIG), even if
 something else still holds the pipe open.
-Logs go to stderr (secrets scrubbed), which the server passes on to the editor's log.
+Once the hello is out, log records travel to the server as typed `log` messages (secrets
+scrubbed), which it passes on as window/logMessage with their level: every editor (not only
+VS Code, which reads levels from stderr) sees a warning as a warning. Before that, after the
+server is gone, and for anything that is not a log record (a stray print, a crash), stderr.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import importlib
 import logging
@@ -24,6 +28,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,7 @@ from .hostwire import (
     TO_HOST,
     CancelRun,
     Hello,
+    HostLog,
     Released,
     ReleasePlan,
     RunEnded,
@@ -65,13 +71,15 @@ class Host:
         self.stores: dict[Path, Any] = {}  # one RunStore (one SQLite connection) per workspace root
         self.stopping = asyncio.Event()
         self.slots = RunSlots()  # the `concurrency` setting: runs past it wait for a slot
+        self._write_lock = threading.RLock()  # log records come from worker threads too
 
     def send(self, message: Any, *, scrub: bool = False) -> None:
         line = encode(message)
         if scrub:  # events carry model text and tool output: scrubbed like the trace
             line = redact(line.decode("utf-8")).encode("utf-8")
-        self.out.write(line)
-        self.out.flush()
+        with self._write_lock:  # one whole line at a time
+            self.out.write(line)
+            self.out.flush()
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -160,6 +168,38 @@ class Host:
             await asyncio.wait(list(self.tasks), timeout=grace_s)
 
 
+class ToServer(logging.Handler):
+    """The host's log records as `log` messages to the server (which shows them in the editor's
+    log under their level), instead of stderr lines that an editor files as errors. When the
+    pipe is gone (the server died), the record goes to the handlers it replaced (stderr)."""
+
+    def __init__(self, host: Host, fallback: list[logging.Handler]) -> None:
+        super().__init__()
+        self.host, self.fallback = host, fallback
+        self.setFormatter(logging.Formatter("%(message)s"))  # the traceback is appended by format()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = redact(self.format(record))
+            self.host.send(HostLog(level=record.levelno, name=record.name, message=text))
+        except Exception:
+            for handler in self.fallback:
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+
+
+@contextlib.contextmanager
+def logs_to_server(host: Host) -> Iterator[None]:
+    """While it lasts, the root logger's records go to the server instead of stderr."""
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers[:] = [ToServer(host, saved)]
+    try:
+        yield
+    finally:
+        root.handlers[:] = saved
+
+
 class _Gate:
     """The plan gate: the run waits here until the server sends the (edited) plan."""
 
@@ -209,18 +249,19 @@ async def serve(out: Any, watch_parent: bool = False) -> int:
         except (NotImplementedError, RuntimeError):
             pass
     host.send(Hello(protocol=PROTOCOL_VERSION, pid=os.getpid(), version=__version__))
-    threading.Thread(target=read_stdin, name="runhost-stdin", daemon=True).start()
-    while not host.stopping.is_set():
-        line = await lines.get()
-        if not line:  # the server went away: stop the runs
-            break
-        try:
-            msg = TO_HOST.validate_json(line)
-        except ValidationError as e:
-            log.warning("runhost: a message it cannot read (%s): %r", e.errors()[0].get("msg"), line[:200])
-            continue
-        await host.handle(msg)
-    await host.shutdown()
+    with logs_to_server(host):  # after the hello: the server reads nothing before it
+        threading.Thread(target=read_stdin, name="runhost-stdin", daemon=True).start()
+        while not host.stopping.is_set():
+            line = await lines.get()
+            if not line:  # the server went away: stop the runs
+                break
+            try:
+                msg = TO_HOST.validate_json(line)
+            except ValidationError as e:
+                log.warning("runhost: a message it cannot read (%s): %r", e.errors()[0].get("msg"), line[:200])
+                continue
+            await host.handle(msg)
+        await host.shutdown()
     return 0
 
 

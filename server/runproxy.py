@@ -28,6 +28,7 @@ from .hostwire import (
     PROTOCOL_VERSION,
     CancelRun,
     Hello,
+    HostLog,
     Released,
     ReleasePlan,
     RunEnded,
@@ -37,6 +38,7 @@ from .hostwire import (
     StartRun,
     encode,
 )
+from .logs import relay_host_record
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +225,9 @@ class RunHost:
                 answer.set_result(False)
 
     def _dispatch(self, msg: Any) -> None:
+        if isinstance(msg, HostLog):
+            relay_host_record(msg.level, msg.name, msg.message)
+            return
         if isinstance(msg, Released):
             answer = self._released.get(msg.id)
             if answer is not None and not answer.done():

@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..handoffs.verdicts import shown_path
+
 TOOL_TIMEOUT_S = 10.0  # per `poetry env info` / `hatch env find` / `uv python find`
 _VENV_DIRS = (".venv", "venv")
 
@@ -30,14 +32,8 @@ class ProjectPython:
     source: str
 
     def label(self, root: Path | None = None) -> str:
-        """The path as a person reads it: relative to the workspace when inside it."""
-        if root is not None:
-            try:
-                return Path(self.path).relative_to(root).as_posix()
-            except ValueError:
-                pass
-        home = str(Path.home())
-        return "~" + self.path[len(home):] if home != "/" and self.path.startswith(home + os.sep) else self.path
+        """The path as a person reads it: relative to the workspace when inside it, else `~/...`."""
+        return shown_path(self.path, root)
 
 
 def venv_python(env_dir: Path) -> Path | None:

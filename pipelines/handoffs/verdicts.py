@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 from enum import StrEnum
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
 from .base import _Model
+
+
+def shown_path(path: str | Path, root: str | Path | None = None) -> str:
+    """A path as a person reads it: relative to the workspace `root` when inside it (`.venv/bin/python`),
+    `~/...` when under the home folder, else as is. For messages; data (tests.json) keeps the real path."""
+    text = str(path)
+    if root is not None and os.path.isabs(text):
+        try:
+            rel = Path(text).relative_to(root).as_posix()
+            return "." if rel == "." else rel
+        except ValueError:
+            pass
+    home = os.path.expanduser("~").rstrip(os.sep)
+    if home and home != "~" and text.startswith(home + os.sep):
+        return "~" + text[len(home):]
+    return text
+
+
+# The command's first word: a shell-quoted ('...') or plain token.
+_FIRST_WORD = re.compile(r"\s*('[^']*'|[^\s'\"]+)(?=\s|$)")
 
 
 class Interpreter(_Model):
@@ -47,12 +70,23 @@ class TestReport(_Model):
 
     @property
     def shown_command(self) -> str:
-        """The command with a detected interpreter's absolute path replaced by its short label."""
+        """The command as messages show it: a detected interpreter's absolute path replaced by its
+        label (relative to the workspace), any other absolute program path shortened (`~/...`)."""
         if self.interpreter is not None:
             for form in (shlex.quote(self.interpreter.path), self.interpreter.path):
-                if self.command.startswith(form + " "):
+                if self.command == form or self.command.startswith(form + " "):
                     return self.interpreter.label + self.command[len(form):]
-        return self.command
+        first = _FIRST_WORD.match(self.command)
+        if first is None:
+            return self.command
+        word = first.group(1)
+        program = word[1:-1] if word.startswith("'") else word
+        if not os.path.isabs(program):
+            return self.command
+        short = shown_path(program)
+        if short == program:
+            return self.command
+        return self.command[:first.start(1)] + short + self.command[first.end(1):]
 
     def summary_line(self) -> str:
         cmd = self.shown_command

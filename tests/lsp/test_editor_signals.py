@@ -1,15 +1,19 @@
 """One signal per event, whatever the client: Baton's extension (experimental.baton.*) gets
 notifications and no duplicate progress, messages or documents; a client without work-done
 progress (eglot) gets the milestones as messages; a discarded change is a neutral message;
-findings come back after a restart; the server's log levels survive the trip."""
+findings come back after a restart; the server's and the run host's log levels survive the trip."""
 
 from __future__ import annotations
 
 import json
+import os
 
 from lsp_harness import capabilities_for, execute, wait_finished, wait_until
-from lsp_session import FINDING_LINE, make_project, options, session, tree
+from lsp_session import FINDING_LINE, make_project, options, server_env, session, tree
 from lsprotocol import types as lsp
+
+from baton.pipelines.owner import this_process
+from baton.pipelines.recovery import MARKER, SandboxMarker
 
 TASK = "Add top_words(text, n) to textkit."
 BATON_EXTENSION = {"baton": {"notifications": True, "artifacts": True, "statsView": True}}
@@ -141,3 +145,35 @@ async def test_log_levels_reach_the_editor_as_they_are(tmp_path, scripted, edito
     started = await wait_until("the run host's start", lambda: [m for m in client.log_messages
                                                                 if "run host started" in m.message])
     assert started[0].type == lsp.MessageType.Info and not started[0].message.startswith(("INFO", "ERROR"))
+
+
+async def test_the_run_host_s_records_reach_any_editor_under_their_level(tmp_path, scripted, editor):
+    """The run host's log records (it runs the engine in a child process) arrive as
+    window/logMessage with their own level, so an editor that files stderr as errors (Neovim,
+    Emacs) sees a warning as a warning and an info line as info."""
+    root = make_project(tmp_path / "proj")
+    cache = root / ".baton" / "cache"  # no .baton/runs yet: the server's own recovery skips this folder
+    cache.mkdir(parents=True)
+    (cache / "repomap-v1.sqlite3").write_text("not a database\n")  # the run's repo map warns and goes on
+    tmp = tmp_path / "tmp"
+    stale = tmp / "baton-sandbox-stale"  # left by a dead process: the run host's recovery removes it
+    (stale / "ws").mkdir(parents=True)
+    me = this_process()
+    dead = me.model_copy(update={"start_ticks": (me.start_ticks or 0) + 1})  # my pid, another process's start
+    (stale / MARKER).write_text(SandboxMarker(owner=dead, root=str(root)).model_dump_json())
+    llm = scripted(session())
+    client, _ = await editor([root], "neovim", options(llm.url), env=server_env(TMPDIR=str(tmp)))
+    run_id = (await execute(client, "baton.planImplementReview", {"task": TASK}))["runId"]
+    assert (await wait_finished(client, run_id))["status"] == "succeeded"
+
+    def logged(text: str) -> list[lsp.LogMessageParams]:
+        return [m for m in client.log_messages if text in m.message]
+
+    warned = await wait_until("the run host's warning", lambda: logged("repo map cache"))
+    removed = await wait_until("the run host's info line", lambda: logged("removed the sandbox"))
+    assert [(m.type, m.message.split(": ")[0]) for m in warned] == \
+        [(lsp.MessageType.Warning, "baton.pipelines.workspace.mapcache")]
+    assert [(m.type, m.message) for m in removed] == \
+        [(lsp.MessageType.Info, f"baton.pipelines.recovery: removed the sandbox {stale.resolve()} "
+                                "left by a process that is gone")]
+    assert not stale.exists() and os.getpid() == me.pid

@@ -163,3 +163,73 @@ def test_the_editor_s_interpreter_counts_only_when_no_one_set_python(tmp_path: P
     assert settings_for(root, picked, env={"BATON_PYTHON": "/env/bin/python"})[0].python == "/env/bin/python"
     settings, warnings = settings_for(root, {"editorPython": "  "}, env={})
     assert settings.python is None and warnings == []
+
+
+def test_paths_in_messages_are_relative_to_the_workspace_or_home_else_as_is(tmp_path: Path, monkeypatch) -> None:
+    from baton.pipelines.handoffs.verdicts import shown_path
+
+    home, work = tmp_path / "home" / "u", tmp_path / "home" / "u" / "proj"
+    monkeypatch.setenv("HOME", str(home))
+    assert shown_path(work / ".venv" / "bin" / "python", work) == ".venv/bin/python"
+    assert shown_path(home / "envs" / "py" / "bin" / "python", work) == "~/envs/py/bin/python"
+    assert shown_path(str(home / "envs" / "py" / "bin" / "python")) == "~/envs/py/bin/python"
+    assert shown_path("/opt/py/bin/python", work) == "/opt/py/bin/python"
+    assert shown_path(str(home) + "-other/bin/python") == str(home) + "-other/bin/python"  # not under HOME
+    assert shown_path(".venv/bin/python", work) == ".venv/bin/python"  # already relative
+
+
+def test_a_configured_command_s_interpreter_is_shown_short_and_kept_whole_in_tests_json(
+        tmp_path: Path, monkeypatch) -> None:
+    """A configured test command names its interpreter by absolute path: review.md and every message
+    built from summary_line show it short (here under HOME), tests.json keeps the real path."""
+    from baton.pipelines.artifacts import render_review_md
+    from baton.pipelines.models import Review
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    py = home / "proj" / ".venv" / "bin" / "python"
+    for command, shown in [(f"{py} -m pytest -q", "~/proj/.venv/bin/python -m pytest -q"),
+                           (f"'{py}' -m pytest -q", "~/proj/.venv/bin/python -m pytest -q"),
+                           (f"{py}", "~/proj/.venv/bin/python"),
+                           ("/opt/py/bin/python -m pytest", "/opt/py/bin/python -m pytest"),
+                           ("pytest -q", "pytest -q")]:
+        report = TestReport(command=command, exit_code=0, passed=3)
+        assert report.summary_line() == f"{shown}: exit 0, 3 passed, 0 failed, 0 errors, 0 skipped (0.0s)"
+        assert report.model_dump()["command"] == command
+    report = TestReport(command=f"{py} -m pytest -q", exit_code=0, passed=3)
+    review = render_review_md(Review(verdict="approved", summary="ok"), tests=report)
+    assert "`~/proj/.venv/bin/python -m pytest -q: exit 0, 3 passed" in review and str(home) not in review
+    assert TestReport.model_validate_json(report.model_dump_json()).command == f"{py} -m pytest -q"
+
+
+def test_an_interpreter_outside_the_workspace_is_labelled_from_home(tmp_path: Path, monkeypatch) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    user, sandbox = home / "proj", tmp_path / "sandbox"
+    (sandbox / "tests").mkdir(parents=True)
+    user.mkdir(parents=True)
+    other = fake_venv(home / "envs", "calc")
+    found = detect_tests(sandbox, user, str(other))
+    assert found is not None and found.interpreter.label == "~/envs/calc/bin/python"
+    report = TestReport(command=found.command + " tests/test_x.py", interpreter=found.interpreter, exit_code=0)
+    assert report.shown_command == "~/envs/calc/bin/python -m pytest -q tests/test_x.py"
+
+
+def test_a_run_with_a_configured_absolute_test_command_shows_it_short_in_review_md(tmp_path: Path) -> None:
+    """End to end: the interpreter named by `--test-command` lives under HOME; review.md, the run
+    output and the trace show `~/...`, tests.json keeps the absolute command."""
+    home = tmp_path / "home"
+    py = fake_venv(home / "envs", "calc")
+    files = {**PROJECT,
+             "tests/test_env.py": f"import os\n\n\ndef test_project_venv():\n    assert os.environ.get({MARK!r}) == '1'\n"}
+    repo = make_repo(tmp_path / "repo", files)
+    with ScriptedLLM(happy_script()) as url:
+        p = baton(*run_args(repo, url), "--test-command", f"{py} -m pytest -q",
+                  env=clean_env(tmp_path / "tmp", HOME=str(home)))
+    assert p.returncode == 0, p.stdout + p.stderr
+    rec = only_run(repo)
+    tests = TestReport.model_validate_json((run_dir(repo, rec) / "tests.json").read_text())
+    assert tests.ok and tests.passed == 3 and tests.command == f"{py} -m pytest -q"
+    review = (run_dir(repo, rec) / "review.md").read_text()
+    assert "`~/envs/calc/bin/python -m pytest -q: exit 0, 3 passed" in review and str(home) not in review
+    assert str(py) not in p.stderr

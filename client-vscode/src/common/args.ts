@@ -281,23 +281,29 @@ export function parseEvalRows(value: unknown): EvalRow[] {
         }));
 }
 
-export function parseStats(value: unknown): { uri?: string; stats: StatRow[] } {
+/** `baton.showStats`'s answer: normal runs (`stats`) and `baton eval` runs (`evalStats`) apart. */
+export function parseStats(value: unknown): { uri?: string; stats: StatRow[]; evalStats: StatRow[] } {
     const answer = objectAnswer(SERVER_COMMANDS.showStats, value);
-    const rows = Array.isArray(answer.stats) ? answer.stats : [];
-    const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
     return {
         uri: typeof answer.uri === 'string' ? answer.uri : undefined,
-        stats: rows
-            .filter((r: unknown): r is Record<string, unknown> => isRecord(r))
-            .map((r) => ({
-                pattern: typeof r.pattern === 'string' ? r.pattern : '?',
-                runs: num(r.runs),
-                successRate: num(r.successRate),
-                meanDurationS: num(r.meanDurationS),
-                p50DurationS: num(r.p50DurationS),
-                p95DurationS: num(r.p95DurationS),
-            })),
+        stats: parseStatRows(answer.stats),
+        evalStats: parseStatRows(answer.evalStats),
     };
+}
+
+function parseStatRows(value: unknown): StatRow[] {
+    const rows = Array.isArray(value) ? value : [];
+    const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+    return rows
+        .filter((r: unknown): r is Record<string, unknown> => isRecord(r))
+        .map((r) => ({
+            pattern: typeof r.pattern === 'string' ? r.pattern : '?',
+            runs: num(r.runs),
+            successRate: num(r.successRate),
+            meanDurationS: num(r.meanDurationS),
+            p50DurationS: num(r.p50DurationS),
+            p95DurationS: num(r.p95DurationS),
+        }));
 }
 
 /** "42 s", "3 min 5 s", "1 h 2 min". */

@@ -50,7 +50,7 @@ async function showStatistics(deps: Deps, context: vscode.ExtensionContext): Pro
     requireFolder();
     // The extension announced experimental.baton.statsView: the server writes no stats.md.
     const answer = await deps.manager.execute(SERVER_COMMANDS.showStats, {});
-    const { stats } = parseStats(answer);
+    const { stats, evalStats } = parseStats(answer);
     const { evals, evalId } = parseEvals(answer);
     if (statsPanel === undefined) {
         statsPanel = vscode.window.createWebviewPanel('baton.statistics', 'Baton statistics', vscode.ViewColumn.Active, {
@@ -62,7 +62,7 @@ async function showStatistics(deps: Deps, context: vscode.ExtensionContext): Pro
     } else {
         statsPanel.reveal();
     }
-    statsPanel.webview.html = statsTableHtml(stats, crypto.randomBytes(16).toString('base64'), evals, evalId);
+    statsPanel.webview.html = statsTableHtml(stats, crypto.randomBytes(16).toString('base64'), { evalRuns: evalStats, evals, evalId });
 }
 
 export function registerManageCommands(context: vscode.ExtensionContext, deps: Deps): void {

@@ -1,5 +1,6 @@
 /**
- * Renders `baton.showStats` rows as the HTML table of the statistics webview.
+ * Renders `baton.showStats`'s answer as the statistics webview: the runs per pattern, the eval
+ * runs per pattern (when there are any), the last eval's report (when there is one).
  *
  * Pure and escaped: pattern names come from the server and must never become markup.
  */
@@ -83,7 +84,35 @@ ${statsChartSvg(
 )}`;
 }
 
-export function statsTableHtml(stats: readonly StatRow[], nonce: string, evals: readonly EvalRow[] = [], evalId?: string): string {
+/** The runs `baton eval` made (the server's `evalStats`), apart from the editor's and the CLI's. */
+function evalRunsSection(evalRuns: readonly StatRow[]): string {
+    if (evalRuns.length === 0) {
+        return '';
+    }
+    const rows = evalRuns
+        .map(
+            (s) =>
+                `<tr><td>${escapeHtml(s.pattern)}</td><td>${s.runs}</td><td>${percent(s.successRate)}</td>` +
+                `<td>${formatDuration(s.meanDurationS)}</td></tr>`,
+        )
+        .join('\n');
+    return `<h2>Eval runs per pattern</h2>
+<table id="eval-runs">
+<thead><tr><th>Pattern</th><th>Runs</th><th>Success</th><th>Mean</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>`;
+}
+
+/** What the view shows besides the normal runs: `baton eval` runs, the last eval's report. */
+export interface EvalParts {
+    evalRuns?: readonly StatRow[];
+    evals?: readonly EvalRow[];
+    evalId?: string;
+}
+
+export function statsTableHtml(stats: readonly StatRow[], nonce: string, { evalRuns = [], evals = [], evalId }: EvalParts = {}): string {
     const body =
         stats.length === 0
             ? '<p>No runs recorded yet. Run <em>Baton: Plan, implement and review…</em> first.</p>'
@@ -123,6 +152,7 @@ svg rect.duration { fill: var(--vscode-charts-blue, #0969da); }
 <body>
 <h2>Baton runs per pattern</h2>
 ${body}
+${evalRunsSection(evalRuns)}
 ${evalSection(evals, evalId)}
 </body>
 </html>`;

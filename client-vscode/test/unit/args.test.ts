@@ -159,6 +159,19 @@ describe('answers', () => {
         assert.equal(uri, 'file:///s.md');
         assert.deepEqual(stats, [{ pattern: 'pir', runs: 3, successRate: 0.5, meanDurationS: 0, p50DurationS: 0, p95DurationS: 0 }]);
     });
+
+    it('parseStats keeps eval runs (evalStats) apart from normal runs, and none when absent', () => {
+        // the server's row shape (server/run_commands.py _stats_row): extra fields, a null rate
+        const row = (pattern: string, runs: number, successRate: number | null) => ({
+            pattern, runs, successRate, meanDurationS: 12.5, p50DurationS: 10, p95DurationS: 20, finished: runs, succeeded: 1,
+        });
+        const answer = { uri: null, stats: [row('plan-implement-review', 2, 0.5)], evalStats: [row('triage-fix-validate', 4, null)], evalId: null, evals: [] };
+        const { uri, stats, evalStats } = parseStats(answer);
+        assert.equal(uri, undefined);
+        assert.deepEqual(stats, [{ pattern: 'plan-implement-review', runs: 2, successRate: 0.5, meanDurationS: 12.5, p50DurationS: 10, p95DurationS: 20 }]);
+        assert.deepEqual(evalStats, [{ pattern: 'triage-fix-validate', runs: 4, successRate: 0, meanDurationS: 12.5, p50DurationS: 10, p95DurationS: 20 }]);
+        assert.deepEqual(parseStats({ stats: [] }).evalStats, []);
+    });
 });
 
 describe('run picker rows', () => {

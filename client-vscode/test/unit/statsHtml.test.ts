@@ -43,12 +43,47 @@ describe('statistics chart and the last eval', () => {
     });
 
     it('shows the last eval per pattern and model set, escaped, with its interval', () => {
-        const html = statsTableHtml([], 'n', [
+        const html = statsTableHtml([], 'n', { evals: [
             { pattern: 'plan-implement-review', modelSet: 'planner=<b>x</b>', runs: 10, successRate: 0.8, meanDurationS: 12, ci95Low: 0.49, ci95High: 0.94 },
-        ], 'eval-1');
+        ], evalId: 'eval-1' });
         assert.match(html, /Last eval \(eval-1\)/);
         assert.match(html, /<td>planner=&lt;b&gt;x&lt;\/b&gt;<\/td><td>10<\/td><td>80 % \[49 %–94 %\]<\/td>/);
         assert.match(html, /<svg id="eval-chart"/);
         assert.equal(html.includes('<b>x'), false);
+    });
+});
+
+describe('eval runs', () => {
+    const pir = { pattern: 'plan-implement-review', runs: 3, successRate: 1, meanDurationS: 40, p50DurationS: 40, p95DurationS: 40 };
+
+    it('get their own section per pattern: runs, success rate, mean duration, apart from normal runs', () => {
+        const html = statsTableHtml([pir], 'n', {
+            evalRuns: [
+                { pattern: 'plan-implement-review', runs: 8, successRate: 0.625, meanDurationS: 75, p50DurationS: 70, p95DurationS: 90 },
+                { pattern: 'triage-<i>fix</i>', runs: 2, successRate: 0.5, meanDurationS: 5, p50DurationS: 5, p95DurationS: 5 },
+            ],
+        });
+        const section = html.slice(html.indexOf('<h2>Eval runs per pattern</h2>'));
+        assert.ok(html.indexOf('<h2>Baton runs per pattern</h2>') < html.indexOf('<h2>Eval runs per pattern</h2>'));
+        assert.match(html, /<tr><td>plan-implement-review<\/td><td>3<\/td><td>100 %<\/td><td>40 s<\/td>/);
+        assert.match(section, /<table id="eval-runs">/);
+        assert.deepEqual(
+            [...section.matchAll(/<tr><td>([^<]*(?:&lt;[^<]*)*)<\/td><td>(\d+)<\/td><td>([^<]+)<\/td><td>([^<]+)<\/td><\/tr>/g)].map((m) => m.slice(1)),
+            [
+                ['plan-implement-review', '8', '63 %', '1 min 15 s'],
+                ['triage-&lt;i&gt;fix&lt;/i&gt;', '2', '50 %', '5.0 s'],
+            ],
+        );
+        assert.equal(html.includes('<i>fix'), false);
+        assert.doesNotMatch(html, /<script/);
+    });
+
+    it('show nothing when there are none, even with eval reports or no normal runs', () => {
+        for (const html of [statsTableHtml([pir], 'n'), statsTableHtml([], 'n', { evalRuns: [] })]) {
+            assert.doesNotMatch(html, /Eval runs|id="eval-runs"/);
+        }
+        const onlyEvals = statsTableHtml([], 'n', { evalRuns: [pir] });
+        assert.match(onlyEvals, /No runs recorded yet/);
+        assert.match(onlyEvals, /<table id="eval-runs">/);
     });
 });
