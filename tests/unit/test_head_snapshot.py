@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures imported from test_sandbox are parameters here
 """Sandboxes cloned from a kept snapshot of HEAD (pipelines/head_snapshot.py): the same files and
 the same change sets as a worktree sandbox, nothing registered in the user's repository, and a
 snapshot that a test wrote through a link (in place, even with its mtime put back) or chmod-ed
