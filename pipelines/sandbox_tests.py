@@ -96,8 +96,11 @@ class ConfinedTests:
             if self._detected is None:
                 self._detected = await asyncio.to_thread(detect_tests, self.path, self.root, None)
             base = self._detected.command if self._detected else f"{shlex.quote(sys.executable)} -m pytest -q"
-        return await self.run_tests(f"{base} " + " ".join(shlex.quote(i) for i in ids), timeout_s,
-                                    output_limit=output_limit)
+        report = await self.run_tests(f"{base} " + " ".join(shlex.quote(i) for i in ids), timeout_s,
+                                      output_limit=output_limit)
+        if base != command and self._detected is not None and report.interpreter is None:
+            report.interpreter = self._detected.interpreter  # shown short in every message, like run_tests'
+        return report
 
     def _ensure_private(self) -> None:
         """The test command's private HOME (with the user's git identity), TMPDIR and JUnit folder."""

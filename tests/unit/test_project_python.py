@@ -233,3 +233,17 @@ def test_a_run_with_a_configured_absolute_test_command_shows_it_short_in_review_
     review = (run_dir(repo, rec) / "review.md").read_text()
     assert "`~/envs/calc/bin/python -m pytest -q: exit 0, 3 passed" in review and str(home) not in review
     assert str(py) not in p.stderr
+
+
+async def test_selected_test_ids_run_with_the_project_venv_and_are_shown_short(tmp_path: Path) -> None:
+    """Triage re-runs failing ids through `run_test_ids`: same interpreter, same short label."""
+    from baton.pipelines.sandbox import Sandbox
+
+    repo = make_repo(tmp_path / "repo")
+    (repo / ".gitignore").write_text(".venv/\n")
+    fake_venv(repo)
+    async with Sandbox.create(repo) as sb:
+        report = await sb.run_test_ids(["tests/test_ops.py"])
+    assert report.interpreter is not None and report.interpreter.label == ".venv/bin/python"
+    assert report.summary_line().startswith(".venv/bin/python -m pytest -q tests/test_ops.py")
+    assert str(repo) not in report.summary_line()
