@@ -113,6 +113,23 @@ def acquire(repo_root: Path, git_common_dir: Path, commit: str) -> HeadSnapshot:
     return snap
 
 
+def held_snapshots(tmp_dir: Path | None = None) -> list[Path]:
+    """The kept snapshots under `tmp_dir` (default: the temp folder) that a sandbox still holds."""
+    root = Path(tmp_dir or tempfile.gettempdir())
+    held = []
+    for lease in sorted(root.glob(f"{STORE_PREFIX}*/*/*/{_LEASE}")):
+        fd = _open_lease(lease.parent)
+        if fd is None:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            held.append(lease.parent)
+        finally:
+            os.close(fd)
+    return held
+
+
 # ------------------------------------------------------------------ reuse and build
 
 

@@ -14,6 +14,8 @@ import pytest
 from lsp_harness import execute, stop_editor, wait_finished, wait_until
 from lsp_session import make_project, options, session, tree
 
+from baton.pipelines.head_snapshot import held_snapshots
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the run host through /proc")
 
 
@@ -100,8 +102,10 @@ def git_files(root: Path) -> dict[str, str]:
 
 
 async def test_a_run_host_killed_mid_run_leaves_no_sandbox(tmp_path, scripted, editor):
-    """kill -9 of the run host while the implementer works in its git worktree: the server marks
-    the run interrupted (last step: implement), removes the worktree and its temp folder."""
+    """kill -9 of the run host while the implementer works in its sandbox (a clone of the kept
+    snapshot of HEAD: nothing registered in the repository): the server marks the run interrupted
+    (last step: implement) and removes the sandbox's temp folder; the snapshot's lease died with
+    the host."""
     import subprocess
 
     from lsp_session import server_env
@@ -123,7 +127,8 @@ async def test_a_run_host_killed_mid_run_leaves_no_sandbox(tmp_path, scripted, e
     run_id = (await execute(client, "baton.planImplementReview", {"task": "Add top_words."}))["runId"]
     await wait_until("the implementer call to hang",
                      lambda: any(r.model == "t-coder" and r.outcome == "hanging" for r in llm.requests))
-    assert worktrees() == 2 and [p.name for p in tmp.iterdir() if p.name.startswith("baton-sandbox-")]
+    assert worktrees() == 1 and [p.name for p in tmp.iterdir() if p.name.startswith("baton-sandbox-")]
+    assert held_snapshots(tmp)
     host = run_host_pid(client._server.pid)
     assert host is not None
     os.kill(host, signal.SIGKILL)
@@ -134,5 +139,6 @@ async def test_a_run_host_killed_mid_run_leaves_no_sandbox(tmp_path, scripted, e
     assert record["status"] == "interrupted"
     assert [(s["name"], s["status"]) for s in record["steps"]] == [("plan", "succeeded"), ("implement", "interrupted")]
     assert worktrees() == 1 and [p.name for p in tmp.iterdir() if p.name.startswith("baton-sandbox-")] == []
+    assert held_snapshots(tmp) == []
     assert tree(root) == original and state.edit_requests == []
-    assert git_files(root) == git_before  # byte for byte: the worktree's admin folder is gone too
+    assert git_files(root) == git_before  # byte for byte

@@ -8,7 +8,6 @@ real HTTP, the repository is a real `git init`, the tests in the sandbox are rea
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -18,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from baton.pipelines.head_snapshot import STORE_PREFIX
+from baton.pipelines.head_snapshot import STORE_PREFIX, held_snapshots
 from baton.pipelines.llm.scripted import RecordedRequest, ScriptedLLM
 from baton.pipelines.models import RunRecord
 
@@ -105,21 +104,9 @@ def leftovers(tmp: Path) -> list[str]:
     if not tmp.exists():
         return []
     out = sorted(p.name for p in tmp.iterdir() if not p.name.startswith(STORE_PREFIX))
-    return out + held_snapshots(tmp)
+    return out + [f"held snapshot {p.name}" for p in held_snapshots(tmp)]
 
 
-def held_snapshots(tmp: Path) -> list[str]:
-    """Kept snapshots under `tmp` that some sandbox still holds (its lease cannot be locked)."""
-    held = []
-    for lease in sorted(tmp.glob(f"{STORE_PREFIX}*/*/*/lease")):
-        fd = os.open(lease, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            held.append(f"held snapshot {lease.parent.name}")
-        finally:
-            os.close(fd)
-    return held
 
 
 # --------------------------------------------------------------------------- scripts
