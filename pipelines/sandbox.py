@@ -267,26 +267,41 @@ class Sandbox(ConfinedTests):
         return sorted(found)
 
     def _clone_candidates(self) -> set[str]:
-        """Files no longer linked to the snapshot (replaced, created, deleted), and linked files
-        written in place (their stat differs from the snapshot's manifest)."""
-        assert self._head is not None and self._clone is not None
-        prefix = self.path.relative_to(self._clone).as_posix()
-        prefix = "" if prefix == "." else prefix + "/"
+        """Files no longer linked to the snapshot (replaced, created, deleted; the inode comes with
+        the folder listing, no file is stat'ed), and linked files a test run wrote in place."""
+        assert self._head is not None
+        prefix = self._clone_prefix()
         snap = self._head.inodes
         changed: set[str] = set()
         seen: set[str] = set()
         for rel, entry in scan(self.path):
-            repo_rel = prefix + rel
-            if snap.get(repo_rel) != entry.inode():
+            if snap.get(prefix + rel) != entry.inode():
                 changed.add(rel)  # created, or replaced (edits rename a new file over the link)
-                continue
-            seen.add(repo_rel)
-            if self._head.written_in_place(repo_rel, entry.stat(follow_symlinks=False)):
-                self._in_place.add(rel)
-                changed.add(rel)
+            else:
+                seen.add(prefix + rel)
         deleted = (r[len(prefix):] for r in snap if r.startswith(prefix) and r not in seen)
         changed.update(r for r in deleted if not protected_component(r))  # .git, .baton: never compared
-        return changed
+        return changed | self._in_place
+
+    def _after_tests(self) -> None:
+        super()._after_tests()
+        if self.mode == "clone":
+            self._in_place |= self._written_in_place()
+
+    def _written_in_place(self) -> set[str]:
+        """Linked files whose size, mode or mtime is no longer the snapshot's. Baton's own edits
+        replace files by rename, so only a test command writes one in place: this runs after each."""
+        assert self._head is not None
+        prefix, snap, head = self._clone_prefix(), self._head.inodes, self._head
+        return {rel for rel, entry in scan(self.path)
+                if snap.get(prefix + rel) == entry.inode()
+                and head.written_in_place(prefix + rel, entry.stat(follow_symlinks=False))}
+
+    def _clone_prefix(self) -> str:
+        """The workspace's folder inside the repository, as a path prefix ("" at the top)."""
+        assert self._clone is not None
+        prefix = self.path.relative_to(self._clone).as_posix()
+        return "" if prefix == "." else prefix + "/"
 
     def _baseline(self, rel: str) -> object:
         if rel in self._recorded:

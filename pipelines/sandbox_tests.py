@@ -74,7 +74,7 @@ class ConfinedTests:
                 wrap=lambda shell: confinement.argv(layout, shell),
                 junit_dir=self._private / "out", scrub=self._scrub)
         finally:
-            await asyncio.shield(asyncio.to_thread(self._restore_git_link))
+            await asyncio.shield(asyncio.to_thread(self._after_tests))
         if detected is not None:
             report.interpreter = detected.interpreter
         return report
@@ -125,6 +125,10 @@ class ConfinedTests:
         for prefix, shown in ((self.path, ""), (self._private / "home", "~"), (self._private / "tmp", "$TMPDIR")):
             text = text.replace(str(prefix) + os.sep, shown + ("/" if shown else "")).replace(str(prefix), shown or ".")
         return text
+
+    def _after_tests(self) -> None:
+        """What a test run may have changed that Baton relies on (blocking: run in a thread)."""
+        self._restore_git_link()
 
     def _restore_git_link(self) -> None:
         """Unconfined runs (sandbox = "none") could rewrite the worktree's `.git` link to aim

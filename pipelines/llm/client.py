@@ -4,7 +4,7 @@ Each role has its own model, endpoint and API. The SDK never retries (max_retrie
 so that each retry is a trace event with its cause and delay, and so a malformed or cut-off
 answer is retried like a dropped connection.
 
-One TLS context serves every client in the process (`shared_ssl_context`): building one loads
+One TLS context serves every client in the process (`shared_ssl_context`, llm/tls.py): building one loads
 the CA certificates, ~20-40 ms of CPU, which the SDK's default HTTP client would pay for every
 `AsyncOpenAI`, so once per run and endpoint. Each LLMClient still has its own HTTP clients
 (connection pools, bound to the event loop that uses them), closed by its `aclose`.
@@ -15,12 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
-import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import httpx2
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
 from ..events import EventBus, EventType
@@ -31,6 +28,7 @@ from .apis import call_chat, call_responses
 from .conversation import AssistantTurn, Conversation
 from .errors import LLMError
 from .retry import Failure, backoff_delay, classify
+from .tls import shared_ssl_context
 from .usage import with_cost
 
 if TYPE_CHECKING:
@@ -46,23 +44,6 @@ PLACEHOLDER_KEY = "baton-no-key"
 def is_openai_endpoint(url: str) -> bool:
     host = (urlparse(url).hostname or "").lower()
     return host == "api.openai.com" or host.endswith(".api.openai.com")
-
-
-_ssl_lock = threading.Lock()
-_ssl_context: ssl.SSLContext | None = None
-
-
-def shared_ssl_context() -> ssl.SSLContext:
-    """The process's one TLS client context, made on first use exactly as the SDK's default HTTP
-    client makes its own (httpx2's defaults: the system trust store via truststore on macOS and
-    Windows, SSL_CERT_FILE / SSL_CERT_DIR when set). It is only read after it is built, so
-    clients on any thread or event loop can share it. SSL_CERT_* changed later in the process
-    are not seen."""
-    global _ssl_context
-    with _ssl_lock:
-        if _ssl_context is None:
-            _ssl_context = httpx2.create_ssl_context()
-        return _ssl_context
 
 
 def request_bytes(cfg: RoleConfig, conversation: Conversation, tools: list[ToolSpec]) -> int:
