@@ -120,7 +120,7 @@ class ParallelRun:
         overlay = {p: d.text for p, d in ctx.overlay.items()}
         executor = LocalExecutor(s.parallel_concurrency)
         t0 = time.monotonic()
-        async with executor.sandbox(ctx.workspace, overlay, s.exclude) as base:
+        async with executor.sandbox(ctx.workspace, overlay, s.exclude, reuse_head=True) as base:
             self.pool = SandboxPool(ctx.workspace, base.path, s.exclude, confinement=bench.confinement)
             async with self.pool.clone(full_copy=True) as integration:
                 self.integration = integration
