@@ -18,7 +18,8 @@ process's wall time measured here:
 On the bundled example it replays the demo session (`baton demo`'s project and script). With
 `--large PATH` (a git checkout, e.g. sympy) it runs a short generic script there: the planner
 plans at once, the implementer adds one file and runs the tests, the reviewer approves; give a
-quick `--large-test-command` (the floor uses the same command).
+quick `--large-test-command` (the floor uses the same command). Its first run is cold (it builds
+the repo map's disk cache and the kept snapshot of HEAD); the table is the median of the others.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ def main() -> int:
             subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(a.large), str(root)], check=True)
             files = len(subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True).stdout.split())
             runs = [one_run(root, generic_script(f"baton_bench_note_{i}.py"), "Add a note file.", a.large_test_command)
-                    for i in range(a.repeat)]  # the first run is cold (no repo map cache), the next warm
+                    for i in range(a.repeat)]
             start, test = floor(root, a.large_test_command)
             warm = runs[1:] or runs  # the first run builds the map's cache and the kept snapshot of HEAD
             report(f"{a.large.name} ({files} files; warm runs: the map's disk cache and the kept snapshot of HEAD)",
