@@ -9,6 +9,7 @@ import asyncio
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pipeline_helpers import (
@@ -35,6 +36,7 @@ from baton.pipelines.config import load_settings
 from baton.pipelines.engine import Engine, RunCancelled
 from baton.pipelines.llm.scripted import ScriptedLLM
 from baton.pipelines.models import Plan, PlanStep, RunStatus, Scope, Task
+from baton.pipelines.patterns.common import EarlySandbox
 from baton.pipelines.patterns.plan_implement_review import plan_implement_review
 
 EDITED_STEP = "Use operator.add instead of the + operator (edited by the user)"
@@ -154,6 +156,16 @@ async def test_a_run_that_fails_while_planning_removes_the_sandbox_made_beside_t
     before = tree_state(repo)
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where the sandbox is made
+    # every early sandbox is kept referenced, so nothing but the run's own clean-up can remove it
+    # (an abandoned one would otherwise be closed by asyncio's async-generator finaliser)
+    early: list[EarlySandbox] = []
+    made = EarlySandbox.__init__
+
+    def keep(self: EarlySandbox, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        early.append(self)
+
+    monkeypatch.setattr(EarlySandbox, "__init__", keep)
     # the planner reads a file, then its model has no answer left: the run fails in the plan step
     server = ScriptedLLM({"models": {PLANNER: [reply(call("read_file", path="calc/ops.py"))]}})
     with server as url:
@@ -162,6 +174,6 @@ async def test_a_run_that_fails_while_planning_removes_the_sandbox_made_beside_t
     assert rec.status is RunStatus.failed and [s.name for s in rec.steps] == ["plan"]
     assert "has run out" in (rec.error or "")
     # checked as the run returns, before the event loop's shutdown could finalise anything
-    assert leftovers(tmp_path / "tmp") == []
+    assert len(early) == 1 and leftovers(tmp_path / "tmp") == []
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert tree_state(repo) == before
