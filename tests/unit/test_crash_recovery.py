@@ -46,6 +46,13 @@ def worktrees(repo: Path) -> int:
     return git(repo, "worktree", "list", "--porcelain").count("worktree ")
 
 
+def kill_9(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL (what a crash looks like to Baton), then reap the process and close its pipes."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+
+
 def test_kill_9_of_baton_run_is_recovered_by_the_next_command(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
     before = tree_state(repo)
@@ -63,12 +70,8 @@ def test_kill_9_of_baton_run_is_recovered_by_the_next_command(tmp_path: Path) ->
             # the sandbox is a clone of the kept snapshot of HEAD: nothing registered in the repository
             assert leftovers(tmp) and worktrees(repo) == 1, "the sandbox should exist while the implementer works"
             assert any(name.startswith("held snapshot") for name in leftovers(tmp))
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
+            kill_9(proc)
     # what SIGKILL leaves: a run that says running and a temp folder; the snapshot's lease died with it
     dead = only_run(repo)
     assert dead.status is RunStatus.running and dead.owner is not None and dead.owner.pid == proc.pid
@@ -123,12 +126,8 @@ def test_a_killed_worktree_sandbox_is_unregistered_from_the_repository_by_recove
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "worktree", proc.stderr.read() if proc.stderr else ""
         assert worktrees(repo) == 2 and leftovers(tmp)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+        kill_9(proc)
     assert worktrees(repo) == 2  # SIGKILL: nobody removed it
 
     found = Recovered()
