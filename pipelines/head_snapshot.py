@@ -21,7 +21,8 @@ the manifest) and reads their baseline from git.
 Store: `<tmp>/baton-snapshots-<uid>/<repository key>/<commit>.<token>/` holding `tree/`,
 `manifest.json` and `lease` (each sandbox using the snapshot holds a shared flock on it; removal
 takes it exclusively). The store must be a private folder of this user, or it is not used (the
-sandbox falls back to a worktree). The `MAX_KEPT` most recently used snapshots are kept.
+sandbox falls back to a worktree). One snapshot per repository is kept (its newest HEAD), and at
+most `MAX_KEPT` across repositories, the most recently used.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from .errors import BatonError
 from .linktree import link_tree, scan
 from .sandbox_git import git_env, run_git
 
-MAX_KEPT = 4  # snapshots kept across repositories and commits (each is one checkout of a tree)
+MAX_KEPT = 4  # snapshots kept across repositories, one each (each is one checkout of a tree)
 STORE_PREFIX = "baton-snapshots-"
 _MANIFEST = "manifest.json"
 _LEASE = "lease"
@@ -262,14 +263,16 @@ def _read_manifest(folder: Path) -> Manifest | None:
 
 
 def _evict(store: Path, keep: Path) -> None:
-    """Remove condemned snapshots and all but the MAX_KEPT most recently used, when no sandbox holds them."""
+    """Remove, when no sandbox holds them: condemned snapshots, the repository's snapshots of
+    other commits (one checkout per repository is kept), and all but the MAX_KEPT most recently
+    used across repositories."""
     folders = [f for key in _subdirs(store) for f in _subdirs(key) if not f.name.startswith(".")]
     folders.sort(key=_mtime, reverse=True)
     kept = 1
     for folder in folders:
         if folder == keep:
             continue
-        if not (folder / _CONDEMNED).exists() and kept < MAX_KEPT:
+        if folder.parent != keep.parent and not (folder / _CONDEMNED).exists() and kept < MAX_KEPT:
             kept += 1
             continue
         _remove_if_unused(folder)

@@ -140,18 +140,32 @@ async def test_sandboxes_at_once_share_one_snapshot_and_release_it(repo, private
 async def test_old_commits_snapshots_are_removed_but_never_one_in_use(repo, private_tmp):
     async with clone(repo) as held:
         kept = held._head.folder
-        for i in range(head_snapshot.MAX_KEPT + 1):
+        for i in range(3):
             write(repo, f"c{i}.txt", f"{i}\n")
             git(repo, "add", f"c{i}.txt")
             git(repo, "commit", "-q", "-m", f"c{i}")
             async with clone(repo) as sb:
                 assert sb._head.commit == git(repo, "rev-parse", "HEAD").strip()
                 assert (sb.path / f"c{i}.txt").read_text() == f"{i}\n"
-        assert kept.exists()  # still linked by `held`
-        assert len(snapshots(private_tmp)) <= head_snapshot.MAX_KEPT + 1
-    async with clone(repo):
-        pass
-    assert len(snapshots(private_tmp)) <= head_snapshot.MAX_KEPT and not kept.exists()
+                # this commit's, and the one `held` still links; the commits in between are gone
+                assert set(snapshots(private_tmp)) == {kept, sb._head.folder}
+    async with clone(repo) as sb:
+        assert snapshots(private_tmp) == [sb._head.folder] and not kept.exists()
+
+
+async def test_at_most_max_kept_repositories_keep_a_snapshot(tmp_path, private_tmp):
+    repos = []
+    for i in range(head_snapshot.MAX_KEPT + 2):
+        r = tmp_path / f"r{i}"
+        r.mkdir()
+        git(r, "init", "-q")
+        write(r, "f.txt", f"{i}\n")
+        git(r, "add", "-A")
+        git(r, "commit", "-q", "-m", "one")
+        repos.append(r)
+        async with clone(r) as sb:
+            assert (sb.path / "f.txt").read_text() == f"{i}\n"
+    assert len(snapshots(private_tmp)) == head_snapshot.MAX_KEPT
 
 
 async def test_a_workspace_in_a_subfolder_is_cloned_with_its_repository(repo, private_tmp):
