@@ -52,6 +52,7 @@ STORE_PREFIX = "baton-snapshots-"
 _MANIFEST = "manifest.json"
 _LEASE = "lease"
 _CONDEMNED = "condemned"
+_REFUSED = ".refused"  # `<commit>.refused` in a repository's folder: that tree cannot be kept
 _FORMAT = 1
 
 # repository-relative path -> [mode, size, mtime_ns, git blob id of the raw content]
@@ -60,7 +61,11 @@ Manifest = dict[str, list[object]]
 
 class SnapshotUnavailable(BatonError, RuntimeError):
     """No kept snapshot can be used here (the store is not private, git failed, …): the caller
-    checks out a worktree instead."""
+    checks out a worktree instead. `for_commit`: it never will be for this commit (its tree)."""
+
+    def __init__(self, message: str, *, for_commit: bool = False) -> None:
+        super().__init__(message)
+        self.for_commit = for_commit
 
 
 class HeadSnapshot:
@@ -109,7 +114,15 @@ def acquire(repo_root: Path, git_common_dir: Path, commit: str) -> HeadSnapshot:
     key_dir = _private_dir(store / _repo_key(repo_root, git_common_dir))
     with _locked(key_dir / "lock"):
         _remove_stale_builds(key_dir)
-        snap = _reuse(key_dir, commit) or _build(repo_root, key_dir, commit)
+        refused = key_dir / f"{commit}{_REFUSED}"
+        if refused.is_file():  # said once per commit, not rebuilt and refused again every run
+            raise SnapshotUnavailable(refused.read_text(encoding="utf-8", errors="replace"))
+        try:
+            snap = _reuse(key_dir, commit) or _build(repo_root, key_dir, commit)
+        except SnapshotUnavailable as e:
+            if e.for_commit:
+                refused.write_text(str(e), encoding="utf-8")
+            raise
     _evict(store, keep=snap.folder)
     return snap
 
@@ -135,7 +148,7 @@ def held_snapshots(tmp_dir: Path | None = None) -> list[Path]:
 
 
 def _reuse(key_dir: Path, commit: str) -> HeadSnapshot | None:
-    folders = [f for f in key_dir.glob(f"{commit}.*") if not (f / _CONDEMNED).exists()]
+    folders = [f for f in key_dir.glob(f"{commit}.*") if f.is_dir() and not (f / _CONDEMNED).exists()]
     for folder in sorted(folders, key=_mtime, reverse=True):
         fd = _open_lease(folder)
         if fd is None:
@@ -235,8 +248,9 @@ def _blob_ids(tree: Path, rels: list[str]) -> dict[str, str]:
     if not rels:
         return {}
     names = "".join(f"{rel}\n" for rel in rels)
-    if any("\n" in rel for rel in rels):
-        raise SnapshotUnavailable(f"{tree}: a file name holds a newline; no snapshot is kept for this tree")
+    if any("\n" in rel or rel.startswith('"') for rel in rels):  # --stdin-paths reads lines, unquotes "…"
+        raise SnapshotUnavailable(f"{tree}: a file name holds a newline or starts with a double quote; "
+                                  "no snapshot is kept for this tree", for_commit=True)
     try:
         done = subprocess.run(["git", "hash-object", "--no-filters", "--stdin-paths"], cwd=tree, env=git_env(),
                               input=names.encode("utf-8", "surrogateescape"), capture_output=True, timeout=600)

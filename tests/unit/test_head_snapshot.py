@@ -200,6 +200,12 @@ async def test_a_tree_that_cannot_be_hashed_falls_back_to_a_worktree(tmp_path, p
         assert sb.mode == "worktree"
         assert (sb.path / "a\nb.txt").read_text() == "newline in the name\n"
     assert snapshots(private_tmp) == []  # the half-made snapshot was removed
+    [refused] = list(store(private_tmp).glob("*/*.refused"))  # said once for this commit
+    assert "newline" in refused.read_text()
+    made = refused.stat().st_mtime_ns
+    async with clone(r) as sb:
+        assert sb.mode == "worktree" and snapshots(private_tmp) == []
+    assert refused.stat().st_mtime_ns == made  # not checked out and refused again
 
 
 async def test_cancelling_while_a_clone_is_made_leaves_no_sandbox_and_no_held_snapshot(repo, private_tmp):
