@@ -32,6 +32,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -47,6 +48,7 @@ from .errors import BatonError
 from .linktree import link_tree, scan
 from .sandbox_git import git_env, run_git
 
+log = logging.getLogger(__name__)
 MAX_KEPT = 4  # snapshots kept across repositories, one each (each is one checkout of a tree)
 STORE_PREFIX = "baton-snapshots-"
 _MANIFEST = "manifest.json"
@@ -123,7 +125,10 @@ def acquire(repo_root: Path, git_common_dir: Path, commit: str) -> HeadSnapshot:
             if e.for_commit:
                 refused.write_text(str(e), encoding="utf-8")
             raise
-    _evict(store, keep=snap.folder)
+    try:
+        _evict(store, keep=snap.folder)
+    except OSError as e:  # upkeep only: the snapshot in hand is fine
+        log.warning("kept snapshots: old ones could not be removed from %s (%s)", store, e)
     return snap
 
 
