@@ -67,7 +67,8 @@ class ToClientOnly(logging.Filter):
         self.server = server
 
     def filter(self, record: logging.LogRecord) -> bool:
-        connected = self.server.loop is not None and not self.server.loop.is_closed()
+        connected = (self.server.loop is not None and not self.server.loop.is_closed()
+                     and not getattr(self.server, "client_gone", False))  # after `exit` / EOF: stderr again
         return not (connected and (record.name.startswith("baton") or getattr(record, "run_host", False)))
 
 

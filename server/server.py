@@ -22,7 +22,7 @@ from .options import clean_options, settings_for
 from .progress import supports_configuration, supports_show_document
 from .review import DISMISS_COMMAND
 from .runs import RunManager
-from .stdio import serve_stdio
+from .stdio import EXIT_WATCHDOG_S, serve_stdio
 
 log = logging.getLogger("baton.server")
 CONFIGURATION_WAIT_S = 10.0  # how long a command waits for the client's first workspace/configuration answer
@@ -201,7 +201,7 @@ def run_server(tcp: str | None = None, log_level: str = "INFO") -> int:
             return 2
         server.start_tcp(host or "127.0.0.1", int(port))
         return 0
-    return serve_stdio(server)
+    return serve_stdio(server, exit_watchdog_s=EXIT_WATCHDOG_S)
 
 
 __all__ = ["BatonServer", "configure_logging", "create_server", "run_server"]

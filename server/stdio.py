@@ -9,7 +9,11 @@ Here:
   a malformed frame is logged and skipped and the next message is answered;
 - `exit` ends the process with 0 after `shutdown` and 1 without (the LSP rule); stdin EOF
   (the editor closed the pipe or died) ends it the same way;
-- either way the runs are cancelled and recorded, and the run host is stopped first.
+- either way the runs are cancelled and recorded, and the run host is stopped first;
+- the process entry (`run_server`) arms an exit watchdog then: asyncio.run's teardown waits for
+  every executor thread and the interpreter for every non-daemon thread, so one stuck in a
+  blocking call would keep alive a server whose editor is gone (seen once under load: no exit
+  within 60 s of `exit`).
 """
 
 from __future__ import annotations
@@ -32,20 +36,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("baton.server")
 READ_CHUNK = 64 * 1024
 EXIT_GRACE_S = 5.0  # how long runs get to record their cancellation when the editor goes
+EXIT_WATCHDOG_S = 10.0  # after that, how long the process may take to end before it is ended
 
 
-def serve_stdio(server: BatonServer, stdin_fd: int | None = None, stdout: Any = None) -> int:
-    """Serve LSP on stdin/stdout until `exit` or EOF; returns the process exit code."""
+def serve_stdio(server: BatonServer, stdin_fd: int | None = None, stdout: Any = None, *,
+                exit_watchdog_s: float | None = None) -> int:
+    """Serve LSP on stdin/stdout until `exit` or EOF; returns the process exit code.
+    `exit_watchdog_s`: once the runs are stopped, end the process (os._exit) if it has not ended
+    by then (for the process entry only: in-process callers leave it None)."""
     writer = StdoutWriter(stdout or sys.stdout.buffer)
     server.protocol.set_writer(writer)
     fd = sys.stdin.buffer.fileno() if stdin_fd is None else stdin_fd
     try:
-        return asyncio.run(_serve(server, fd))
+        return asyncio.run(_serve(server, fd, exit_watchdog_s))
     except KeyboardInterrupt:
         return 1
 
 
-async def _serve(server: BatonServer, fd: int) -> int:
+async def _serve(server: BatonServer, fd: int, exit_watchdog_s: float | None = None) -> int:
     loop = asyncio.get_running_loop()
     chunks: asyncio.Queue[bytes] = asyncio.Queue()
 
@@ -81,9 +89,32 @@ async def _serve(server: BatonServer, fd: int) -> int:
     shut_down = bool(getattr(server.protocol, "_shutdown", False))
     if code is None:
         code = 0 if shut_down else 1
+    server.client_gone = True  # type: ignore[attr-defined]  # stderr takes Baton's records again
     _detach_client_log()  # the client is gone (or its stdout closed by `exit`): log to stderr only
     await _stop(server)
+    if exit_watchdog_s is not None:
+        arm_exit_watchdog(code, exit_watchdog_s)
     return code
+
+
+def arm_exit_watchdog(code: int, seconds: float) -> threading.Timer:
+    """End the process with `code` in `seconds` unless it has ended by itself (a daemon timer, so
+    it never keeps the process alive; it still fires while the interpreter joins other threads)."""
+    def fire() -> None:
+        log.warning("the server had not ended %gs after its editor went; ending it now (exit code %d)",
+                    seconds, code)
+        for stream in (sys.stderr, sys.stdout):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001, S110 - closed by `exit`, or the reader is gone
+                pass
+        os._exit(code)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.name = "baton-exit-watchdog"
+    timer.start()
+    return timer
 
 
 def _handle(server: BatonServer, body: bytes) -> int | None:
