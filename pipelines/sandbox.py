@@ -16,7 +16,7 @@ The test command runs confined (sandbox_tests.py, pipelines/confine.py): only th
 folder and a private HOME/TMPDIR are writable, the user's repository and its `.git` are hidden,
 the worktree's `.git` link is masked (empty, read-only), its output is scrubbed of known secrets
 and of the sandbox's absolute paths (the model sees workspace-relative paths). git runs as
-sandbox_git.py sets it up.
+sandbox_git.py sets it up; a clone's change detection is sandbox_clone.py.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ from .edits.testrun import DetectedTests
 from .edits.text import check_writable_text, decode_text
 from .errors import BatonError
 from .head_snapshot import HeadSnapshot, SnapshotUnavailable, acquire, clone_tree
-from .linktree import scan
 from .models import ChangeSet, Edit, EditKind
 from .recovery import SANDBOX_PREFIX, write_sandbox_marker
+from .sandbox_clone import ClonedHead
 from .sandbox_git import repo_with_head, run_git, run_git_bytes, worktree_lock
 from .sandbox_tests import ConfinedTests
 from .secretscan import register_known_secrets
@@ -61,7 +61,7 @@ class SandboxError(BatonError, RuntimeError):
     """The sandbox could not be created; the message says why and what to check."""
 
 
-class Sandbox(ConfinedTests):
+class Sandbox(ClonedHead, ConfinedTests):
     """Use `async with Sandbox.create(root, overlay) as sb:`; everything is removed on exit."""
 
     def __init__(self, root: Path, tmp: Path, excludes: Iterable[str], confinement: Confinement | None = None) -> None:
@@ -260,48 +260,11 @@ class Sandbox(ConfinedTests):
                     if rel is not None:
                         found.add(rel)
         elif self.mode == "clone":
-            found |= self._clone_candidates()
+            found |= self._clone_candidates()  # sandbox_clone.py
         else:
             assert self._base is not None
             found |= set(snapshot.list_files(self._base)) | set(snapshot.list_files(self.path))
         return sorted(found)
-
-    def _clone_candidates(self) -> set[str]:
-        """Files no longer linked to the snapshot (replaced, created, deleted; the inode comes with
-        the folder listing, no file is stat'ed), and linked files a test run wrote in place."""
-        assert self._head is not None
-        prefix = self._clone_prefix()
-        snap = self._head.inodes
-        changed: set[str] = set()
-        seen: set[str] = set()
-        for rel, entry in scan(self.path):
-            if snap.get(prefix + rel) != entry.inode():
-                changed.add(rel)  # created, or replaced (edits rename a new file over the link)
-            else:
-                seen.add(prefix + rel)
-        deleted = (r[len(prefix):] for r in snap if r.startswith(prefix) and r not in seen)
-        changed.update(r for r in deleted if not protected_component(r))  # .git, .baton: never compared
-        return changed | self._in_place
-
-    def _after_tests(self) -> None:
-        super()._after_tests()
-        if self.mode == "clone":
-            self._in_place |= self._written_in_place()
-
-    def _written_in_place(self) -> set[str]:
-        """Linked files whose size, mode or mtime is no longer the snapshot's. Baton's own edits
-        replace files by rename, so only a test command writes one in place: this runs after each."""
-        assert self._head is not None
-        prefix, snap, head = self._clone_prefix(), self._head.inodes, self._head
-        return {rel for rel, entry in scan(self.path)
-                if snap.get(prefix + rel) == entry.inode()
-                and head.written_in_place(prefix + rel, entry.stat(follow_symlinks=False))}
-
-    def _clone_prefix(self) -> str:
-        """The workspace's folder inside the repository, as a path prefix ("" at the top)."""
-        assert self._clone is not None
-        prefix = self.path.relative_to(self._clone).as_posix()
-        return "" if prefix == "." else prefix + "/"
 
     def _baseline(self, rel: str) -> object:
         if rel in self._recorded:
